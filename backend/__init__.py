@@ -1,0 +1,1 @@
+"""AI-assisted customer support chat."""

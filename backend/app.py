@@ -1,0 +1,170 @@
+"""create_app(settings): the FastAPI app; its lifespan wires database, hub and writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from backend.auth.passwords import PasswordHasher
+from backend.auth.router import router as auth_router
+from backend.auth.tokens import TokenCodec
+from backend.chat import service as chat_service
+from backend.chat.hub import Hub
+from backend.chat.router import router as chat_router
+from backend.chat.writer import MessageWriter
+from backend.chat.ws import CLOSE_GOING_AWAY
+from backend.chat.ws import router as ws_router
+from backend.core import db
+from backend.core.config import Settings
+from backend.core.context import AppContext
+from backend.core.errors import ErrorOut, install_error_handlers
+from backend.core.metrics import Metrics
+from backend.core.middleware import RequestGuard
+from backend.core.pubsub import Broker, LocalBroker
+from backend.core.ratelimit import KeyedLimiter
+from backend.core.secrets import load_secrets
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+TOKEN_CLEANUP_SECONDS = 3600
+
+
+def make_broker(settings: Settings) -> Broker:
+    """In-process fan-out, or Redis pub/sub between nodes when REDIS_URL is set."""
+    if settings.redis_url is not None:
+        from backend.core.redis_broker import RedisBroker
+
+        return RedisBroker(settings.redis_url.get_secret_value())
+    return LocalBroker()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the database, pool, broker and writer; stop them in reverse order."""
+    settings: Settings = app.state.settings
+    secrets = load_secrets(settings)
+    url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
+    try:
+        await db.wait_for_database(url)
+        pool = await db.create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        async with pool.acquire() as conn:
+            await db.ensure_vector_extension(conn)
+            await db.migrate(conn)
+        metrics: Metrics = app.state.metrics
+        broker = make_broker(settings)
+        hub = Hub(broker, metrics)
+        ctx_holder: list[AppContext] = []
+
+        async def on_committed(stored: list[chat_service.StoredMessage]) -> None:
+            await chat_service.publish_committed(ctx_holder[0], stored)
+
+        writer = MessageWriter(pool, metrics, on_committed)
+        ctx = AppContext(
+            settings=settings,
+            pool=pool,
+            keyring=secrets.keyring,
+            metrics=metrics,
+            broker=broker,
+            hasher=PasswordHasher(settings.bcrypt_rounds),
+            tokens=TokenCodec(secrets.jwt_secret, settings.token_ttl_seconds),
+            hub=hub,
+            writer=writer,
+            guest_limiter=KeyedLimiter(settings.guest_rate_per_minute / 60.0, settings.guest_rate_per_minute),
+            message_limiter=KeyedLimiter(settings.http_message_rate, settings.http_message_burst),
+        )
+        ctx_holder.append(ctx)
+        app.state.ctx = ctx
+        await broker.start(hub.deliver)
+        writer.start()
+        housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
+        log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")
+        try:
+            yield
+        finally:
+            housekeeping.cancel()
+            for conn_ in list(hub.connections):
+                conn_.push_close(CLOSE_GOING_AWAY)
+            await writer.stop()
+            await broker.stop()
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def _housekeeping(ctx: AppContext) -> None:
+    """Forget expired tokens once an hour."""
+    from backend.auth.repository import AuthRepository
+
+    while True:
+        with contextlib.suppress(Exception):
+            async with ctx.pool.acquire() as conn:
+                await AuthRepository(conn).delete_expired_tokens()
+        await asyncio.sleep(TOKEN_CLEANUP_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing starts until its lifespan runs."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Support chat",
+        version="0.1.0",
+        description="Customer support chat: customers, supporters, a bot and suggested replies.",
+        lifespan=lifespan,
+        responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.add_middleware(RequestGuard, metrics=app.state.metrics, max_body_bytes=settings.max_request_bytes)
+    app.include_router(auth_router)
+    app.include_router(chat_router)
+    app.include_router(ws_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": ErrorOut}})
+    async def readyz() -> JSONResponse:
+        """The database answers and every migration is applied."""
+        ctx: AppContext | None = getattr(app.state, "ctx", None)
+        if ctx is None:
+            return JSONResponse({"detail": "starting", "code": "unavailable"}, status_code=503)
+        try:
+            async with ctx.pool.acquire(timeout=2) as conn:
+                pending = await db.pending_migrations(conn)
+        except Exception:
+            return JSONResponse({"detail": "database unreachable", "code": "unavailable"}, status_code=503)
+        if pending:
+            return JSONResponse({"detail": "migrations pending", "code": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if FRONTEND_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def customer_page() -> FileResponse:
+            return FileResponse(FRONTEND_DIR / "index.html")
+
+        @app.get("/console", include_in_schema=False)
+        async def console_page() -> FileResponse:
+            return FileResponse(FRONTEND_DIR / "console.html")
+
+    return app

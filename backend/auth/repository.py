@@ -1,0 +1,84 @@
+"""SQL for users and session tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+
+class AuthRepository:
+    """Queries on users and tokens; never commits."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def create_user(
+        self,
+        *,
+        username: str | None,
+        display_name: str,
+        role: str,
+        password_hash: str | None,
+        email: str | None = None,
+        is_guest: bool = False,
+        resume_token_hash: bytes | None = None,
+    ) -> asyncpg.Record:
+        """Insert a user; raises UniqueViolationError on a taken username."""
+        return await self.conn.fetchrow(
+            "INSERT INTO users (username, display_name, role, password_hash, email, is_guest, resume_token_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " RETURNING id, username, display_name, role, password_hash, disabled_at",
+            username,
+            display_name,
+            role,
+            password_hash,
+            email,
+            is_guest,
+            resume_token_hash,
+        )
+
+    async def user_by_username(self, username: str) -> asyncpg.Record | None:
+        """Find a user by username, ignoring case."""
+        return await self.conn.fetchrow(
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE lower(username) = lower($1)", username
+        )
+
+    async def user_by_resume_hash(self, token_hash: bytes) -> asyncpg.Record | None:
+        """Find a guest by the hash of their resume token."""
+        return await self.conn.fetchrow(
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE resume_token_hash = $1", token_hash
+        )
+
+    async def session_user(self, user_id: UUID, jti: UUID) -> asyncpg.Record | None:
+        """The user of a live (issued, not revoked) token."""
+        return await self.conn.fetchrow(
+            "SELECT u.id, u.username, u.display_name, u.role, u.disabled_at, t.revoked_at"
+            " FROM tokens t JOIN users u ON u.id = t.user_id"
+            " WHERE t.jti = $1 AND t.user_id = $2",
+            jti,
+            user_id,
+        )
+
+    async def record_token(self, jti: UUID, user_id: UUID, expires_at: datetime) -> None:
+        """Remember an issued token so it can be revoked."""
+        await self.conn.execute(
+            "INSERT INTO tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)", jti, user_id, expires_at
+        )
+
+    async def revoke_token(self, jti: UUID) -> None:
+        """Kill one token."""
+        await self.conn.execute("UPDATE tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL", jti)
+
+    async def delete_expired_tokens(self) -> int:
+        """Forget tokens that expired over a day ago."""
+        status: str = await self.conn.execute("DELETE FROM tokens WHERE expires_at < now() - interval '1 day'")
+        return int(status.split()[-1])
+
+    async def user_by_id(self, user_id: UUID) -> asyncpg.Record | None:
+        """Find a user by id."""
+        return await self.conn.fetchrow(
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE id = $1", user_id
+        )

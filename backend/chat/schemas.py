@@ -1,0 +1,71 @@
+"""What crosses the wire for chats and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from backend.auth.schemas import DisplayName, UserRead
+
+ChatStatus = Literal["bot", "open", "assigned", "closed"]
+MessageKind = Literal["text", "bot", "system"]
+ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# The 4000-character limit is checked after trimming, answering 413; this bound only stops abuse early.
+MessageText = Annotated[str, StringConstraints(max_length=65536)]
+
+MAX_TEXT_CHARS = 4000
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatCreate(_Input):
+    """A new chat: customers send `{}`; supporters name the customer they invite."""
+
+    customer_display_name: DisplayName | None = None
+
+
+class ChatRead(BaseModel):
+    """A chat."""
+
+    id: UUID
+    status: ChatStatus
+    customer: UserRead
+    supporter: UserRead | None
+    created_at: datetime
+    closed_at: datetime | None
+    last_seq: int
+    escalation_reason: str | None = None
+
+
+class SourceRead(BaseModel):
+    """A knowledge article a bot answer used."""
+
+    title: str
+    url: str | None = None
+
+
+class MessageCreate(_Input):
+    """A message to append."""
+
+    text: MessageText
+    client_msg_id: ClientMsgId
+    suggestion_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+class MessageRead(BaseModel):
+    """A stored message."""
+
+    id: int
+    seq: int
+    chat_id: UUID
+    sender: UserRead
+    text: str
+    created_at: datetime
+    client_msg_id: str | None
+    kind: MessageKind
+    sources: list[SourceRead] | None = None

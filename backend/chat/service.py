@@ -1,0 +1,294 @@
+"""Chat rules: who may see and write what, status transitions, and the events they cause."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from backend.auth.schemas import UserRead
+from backend.auth.service import CurrentUser
+from backend.chat.hub import QUEUE_CHANNEL, chat_channel
+from backend.chat.repository import ChatRepository
+from backend.chat.schemas import MAX_TEXT_CHARS, ChatRead, MessageRead, SourceRead
+from backend.chat.writer import PendingMessage, Sender, StoredMessage
+from backend.core.context import AppContext
+from backend.core.crypto import DecryptionError
+from backend.core.errors import AlreadyAssigned, ChatClosed, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from backend.core.pubsub import Event
+from backend.core.timefmt import local, local_or_none
+
+log = logging.getLogger(__name__)
+
+UNREADABLE_TEXT = "[This message cannot be decrypted with the configured keys.]"
+
+
+def _person(row: asyncpg.Record, prefix: str) -> UserRead | None:
+    if row[f"{prefix}_id"] is None:
+        return None
+    return UserRead(
+        id=row[f"{prefix}_id"],
+        username=row[f"{prefix}_username"],
+        display_name=row[f"{prefix}_display_name"],
+        role=row[f"{prefix}_role"],
+    )
+
+
+def chat_read(row: asyncpg.Record) -> ChatRead:
+    """A chat row (with its people) as the API shows it."""
+    customer = _person(row, "c")
+    assert customer is not None
+    return ChatRead(
+        id=row["id"],
+        status=row["status"],
+        customer=customer,
+        supporter=_person(row, "s"),
+        created_at=local(row["created_at"]),
+        closed_at=local_or_none(row["closed_at"]),
+        last_seq=row["last_seq"],
+        escalation_reason=row["escalation_reason"],
+    )
+
+
+def _sender_read(sender: Sender) -> UserRead:
+    return UserRead(id=sender.id, username=sender.username, display_name=sender.display_name, role=sender.role)
+
+
+def _sources(raw: Any) -> list[SourceRead] | None:
+    if raw is None:
+        return None
+    return [SourceRead(**item) for item in raw]
+
+
+def message_from_row(ctx: AppContext, row: asyncpg.Record) -> MessageRead:
+    """Decrypt a stored message row (with its sender)."""
+    try:
+        text = ctx.keyring.decrypt(row["content"], row["key_id"], row["chat_id"], row["u_id"])
+    except DecryptionError:
+        log.error("message %s does not decrypt with key %s", row["id"], row["key_id"])
+        text = UNREADABLE_TEXT
+    sender = _person(row, "u")
+    assert sender is not None
+    return MessageRead(
+        id=row["id"],
+        seq=row["seq"],
+        chat_id=row["chat_id"],
+        sender=sender,
+        text=text,
+        created_at=local(row["created_at"]),
+        client_msg_id=row["client_msg_id"],
+        kind=row["kind"],
+        sources=_sources(row["sources"]),
+    )
+
+
+def message_from_stored(stored: StoredMessage) -> MessageRead:
+    """A just-committed message as the API shows it."""
+    pending = stored.pending
+    return MessageRead(
+        id=stored.id,
+        seq=stored.seq,
+        chat_id=stored.chat_id,
+        sender=_sender_read(pending.sender),
+        text=pending.text,
+        created_at=local(stored.created_at),
+        client_msg_id=pending.client_msg_id,
+        kind=pending.kind,  # type: ignore[arg-type]
+        sources=_sources(pending.sources),
+    )
+
+
+def message_frame(message: MessageRead) -> str:
+    """The `message` event as sent on sockets."""
+    return json.dumps({"type": "message", "message": message.model_dump(mode="json")}, ensure_ascii=False)
+
+
+def chat_frame(chat: ChatRead) -> str:
+    """The `chat` event as sent on sockets."""
+    return json.dumps({"type": "chat", "chat": chat.model_dump(mode="json")}, ensure_ascii=False)
+
+
+async def publish_committed(ctx: AppContext, stored: list[StoredMessage]) -> None:
+    """Fan committed messages out to their chats' subscribers, in commit order."""
+    for item in stored:
+        ctx.metrics.messages.labels(item.pending.kind).inc()
+        frame = message_frame(message_from_stored(item))
+        await ctx.hub.publish(chat_channel(item.chat_id), Event(frame=frame, chat_id=str(item.chat_id), seq=item.seq))
+
+
+async def _publish_chat(ctx: AppContext, chat: ChatRead) -> None:
+    event = Event(frame=chat_frame(chat), chat_id=str(chat.id))
+    await ctx.hub.publish(chat_channel(chat.id), event)
+    await ctx.hub.publish(QUEUE_CHANNEL, event)
+
+
+async def _load_chat(conn: asyncpg.Connection, chat_id: UUID) -> ChatRead:
+    row = await ChatRepository(conn).chat(chat_id)
+    if row is None:
+        raise NotFound("No such chat.")
+    return chat_read(row)
+
+
+async def _visible_chat(conn: asyncpg.Connection, user: CurrentUser, chat_id: UUID) -> asyncpg.Record:
+    """The chat's access fields, or NotFound when it does not exist or is not the caller's."""
+    row = await ChatRepository(conn).chat_access(chat_id)
+    if row is None or (not user.is_staff and row["customer_id"] != user.id):
+        raise NotFound("No such chat.")
+    return row
+
+
+async def create_chat(ctx: AppContext, user: CurrentUser) -> ChatRead:
+    """Open a chat for a customer; it waits in the supporters' queue."""
+    if user.is_staff:
+        raise Forbidden("Supporters create chats for customers with an invitation.")
+    async with ctx.pool.acquire() as conn:
+        chat_id = await ChatRepository(conn).insert_chat(user.id, "open")
+        chat = await _load_chat(conn, chat_id)
+    await _publish_chat(ctx, chat)
+    return chat
+
+
+async def list_chats(ctx: AppContext, user: CurrentUser, status: str | None, limit: int) -> list[ChatRead]:
+    """Chats the caller may see: a customer's own, or all for supporters."""
+    async with ctx.pool.acquire() as conn:
+        rows = await ChatRepository(conn).chats(
+            status=status, customer_id=None if user.is_staff else user.id, limit=limit
+        )
+    return [chat_read(row) for row in rows]
+
+
+async def get_chat(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
+    """One chat the caller may see."""
+    async with ctx.pool.acquire() as conn:
+        await _visible_chat(conn, user, chat_id)
+        return await _load_chat(conn, chat_id)
+
+
+async def ensure_can_read(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> None:
+    """Raise NotFound unless the caller may read the chat."""
+    async with ctx.pool.acquire() as conn:
+        await _visible_chat(conn, user, chat_id)
+
+
+async def list_messages(ctx: AppContext, user: CurrentUser, chat_id: UUID, after: int, limit: int) -> list[MessageRead]:
+    """Messages of a chat after a seq, ascending."""
+    async with ctx.pool.acquire() as conn:
+        await _visible_chat(conn, user, chat_id)
+        rows = await ChatRepository(conn).messages_after(chat_id, after, limit)
+    return [message_from_row(ctx, row) for row in rows]
+
+
+async def backlog_frames(ctx: AppContext, chat_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+    """Stored messages after a seq as socket frames (access was checked on subscribe)."""
+    async with ctx.pool.acquire() as conn:
+        rows = await ChatRepository(conn).messages_after(UUID(chat_id), after, limit)
+    return [(row["seq"], message_frame(message_from_row(ctx, row))) for row in rows]
+
+
+def clean_text(text: str) -> str:
+    """Trim a message and enforce its length (413 when too long, 422 when empty)."""
+    trimmed = text.strip()
+    if not trimmed:
+        raise Invalid("text: must not be empty")
+    if len(trimmed) > MAX_TEXT_CHARS:
+        raise TooLarge(f"text: at most {MAX_TEXT_CHARS} characters (this one has {len(trimmed)})")
+    if "\x00" in trimmed:
+        raise Invalid("text: must not contain NUL characters")
+    return trimmed
+
+
+def submit_message(
+    ctx: AppContext,
+    user: CurrentUser,
+    chat_id: UUID,
+    text: str,
+    client_msg_id: str | None,
+    suggestion_id: int | None = None,
+) -> asyncio.Future[StoredMessage]:
+    """Validate and encrypt a message and queue it for the next group commit (order kept)."""
+    cleaned = clean_text(text)
+    content, key_id = ctx.keyring.encrypt(cleaned, chat_id, user.id)
+    sender = Sender(id=user.id, role=user.role, display_name=user.display_name, username=user.username)
+    return ctx.writer.submit(
+        PendingMessage(
+            chat_id=chat_id,
+            sender=sender,
+            kind="text",
+            text=cleaned,
+            content=content,
+            key_id=key_id,
+            client_msg_id=client_msg_id,
+            suggestion_id=suggestion_id,
+        )
+    )
+
+
+async def post_message(
+    ctx: AppContext, user: CurrentUser, chat_id: UUID, text: str, client_msg_id: str, suggestion_id: int | None
+) -> tuple[MessageRead, bool]:
+    """Store a message over HTTP; returns it and whether it is new (False: a resend)."""
+    wait = ctx.message_limiter.take(str(user.id))
+    if wait:
+        raise RateLimited(wait, "Too many messages; slow down.")
+    stored = await submit_message(ctx, user, chat_id, text, client_msg_id, suggestion_id)
+    if stored.created:
+        return message_from_stored(stored), True
+    async with ctx.pool.acquire() as conn:
+        rows = await ChatRepository(conn).messages_after(chat_id, stored.seq - 1, 1)
+    return message_from_row(ctx, rows[0]), False
+
+
+async def escalate(ctx: AppContext, user: CurrentUser, chat_id: UUID, reason: str = "customer_request") -> ChatRead:
+    """Hand a bot chat to the supporters; a chat already with them stays as it is."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await _visible_chat(conn, user, chat_id)
+        if user.is_staff or row["customer_id"] != user.id:
+            raise Forbidden("Only the chat's customer asks for a person.")
+        if row["status"] == "closed":
+            raise ChatClosed()
+        changed = await ChatRepository(conn).escalate(chat_id, reason)
+        chat = await _load_chat(conn, chat_id)
+    if changed:
+        await _publish_chat(ctx, chat)
+    return chat
+
+
+async def assign(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
+    """Take a chat over; exactly one of several concurrent supporters wins."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await _visible_chat(conn, user, chat_id)
+        changed = await ChatRepository(conn).assign(chat_id, user.id)
+        if not changed:
+            current = await ChatRepository(conn).chat_access(chat_id)
+            assert current is not None
+            if current["status"] == "closed":
+                raise ChatClosed()
+            if current["supporter_id"] != user.id:
+                raise AlreadyAssigned()
+        chat = await _load_chat(conn, chat_id)
+    if changed:
+        await _publish_chat(ctx, chat)
+    return chat
+
+
+async def close(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
+    """End a chat; writing to it afterwards is refused."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await _visible_chat(conn, user, chat_id)
+        if not await ChatRepository(conn).close(chat_id):
+            raise ChatClosed("This chat is already closed.")
+        chat = await _load_chat(conn, chat_id)
+    await _publish_chat(ctx, chat)
+    return chat
+
+
+async def typing(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> None:
+    """Tell the chat's other subscribers that the caller is typing."""
+    frame = json.dumps(
+        {"type": "typing", "chat_id": str(chat_id), "user": user.read().model_dump(mode="json")}, ensure_ascii=False
+    )
+    await ctx.hub.publish(chat_channel(chat_id), Event(frame=frame, exclude_user=str(user.id)))
