@@ -22,6 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from backend.app import create_app
     from backend.core.logging import configure_logging
+    from backend.core.server import uvicorn_config
 
     settings = _settings()
     host = args.host or settings.host
@@ -37,21 +38,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--username alice --role supporter (asks for the password)\n",
         flush=True,
     )
-    config = uvicorn.Config(
+    config = uvicorn_config(
         create_app(settings),
+        settings,
         host=host,
         port=port,
-        ws_max_size=settings.ws_max_frame_bytes,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
-        timeout_graceful_shutdown=5,
-        server_header=False,
     )
     uvicorn.Server(config).run()
     return 0
