@@ -1,0 +1,122 @@
+"""A customer and a supporter talk from start to end, each in their own browser."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from .conftest import SCREENSHOTS, ChatUI
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_customer_and_supporter_talk_until_the_supporter_ends_the_chat(
+    ui: ChatUI, supporter_account: tuple[str, str]
+) -> None:
+    console = await ui.open_console(*supporter_account)
+    customer = await ui.start_customer("Erika Mustermann")
+    await expect(customer.get_by_test_id("chat-status")).to_have_text("Waiting for supporter")
+    chat_id = await ui.chat_id(customer)
+
+    # The new chat shows up in the queue without a reload.
+    queued = console.locator(f"[data-testid=queue-list] [data-chat-id='{chat_id}']")
+    await expect(queued).to_be_visible()
+    await expect(queued).to_contain_text("Erika Mustermann")
+
+    await ui.send(customer, "Hello, my parcel did not arrive.")
+    await queued.click()
+    await ui.wait_for_message(console, "Hello, my parcel did not arrive.")
+    await expect(console.get_by_test_id("message-input")).to_be_disabled()
+
+    await ui.take_over(console)
+    await expect(customer.get_by_test_id("chat-status")).to_contain_text("Chat active")
+    await expect(customer.get_by_test_id("escalate")).to_be_hidden()
+    await expect(console.locator(f"[data-testid=mine-list] [data-chat-id='{chat_id}']")).to_be_visible()
+    await expect(queued).to_be_hidden()
+
+    # Typing shows on the other side.
+    await console.get_by_test_id("message-input").press_sequentially("Let me ch", delay=30)
+    await expect(customer.get_by_test_id("typing")).to_be_visible()
+    await expect(customer.get_by_test_id("typing")).to_contain_text("is typing")
+    await console.get_by_test_id("message-input").fill("")
+
+    lines = [
+        (console, "Hi Erika, let me check that for you."),
+        (customer, "Thank you!"),
+        (console, "It is on its way and arrives tomorrow."),
+        (customer, "Great.\nHave a nice day."),
+    ]
+    for page, text in lines:
+        await ui.send(page, text)
+        await ui.wait_for_message(customer, text)
+        await ui.wait_for_message(console, text)
+
+    expected = ["Hello, my parcel did not arrive."] + [text for _, text in lines]
+    for page in (customer, console):
+        shown = await ui.rendered(page)
+        texts = [m["text"] for m in shown if m["text"] in expected]
+        assert texts == expected
+        seqs = [m["seq"] for m in shown]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    # Own messages sit on the right, the other side's on the left.
+    last = customer.locator("[data-testid=message]").last
+    await expect(last).to_have_attribute("data-sender", "me")
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await customer.screenshot(path=str(SCREENSHOTS / "customer.png"), full_page=True)
+    await console.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
+
+    # The supporter ends the chat after confirming.
+    await console.get_by_test_id("end-chat").click()
+    await console.get_by_test_id("confirm-end-yes").click()
+    await expect(console.get_by_test_id("pane-status")).to_have_attribute("data-status", "closed")
+    await expect(customer.get_by_test_id("chat-status")).to_have_text("Chat was ended by the supporter")
+    await expect(customer.get_by_test_id("message-input")).to_be_disabled()
+    await expect(customer.get_by_test_id("new-chat")).to_be_visible()
+    await expect(console.locator(f"[data-testid=active-list] [data-chat-id='{chat_id}']")).to_be_hidden()
+
+
+async def test_a_second_supporter_sees_that_the_chat_is_already_taken(
+    ui: ChatUI, make_supporter: Callable[..., Any], supporter_account: tuple[str, str]
+) -> None:
+    first = await ui.open_console(*supporter_account)
+    other = make_supporter()
+    if inspect.isawaitable(other):
+        other = await other
+    second = await ui.open_console(*other)
+    customer = await ui.start_customer("Max")
+    chat_id = await ui.chat_id(customer)
+
+    await ui.open_chat(first, chat_id)
+    await ui.open_chat(second, chat_id)
+    # The second console misses the live update (its connection is down), so its button
+    # is still there when the first supporter has already taken the chat.
+    await second.evaluate("window.__chatSocket.dropForTest(60000)")
+    await ui.take_over(first)
+    await second.get_by_test_id("take-over").click()
+    await expect(second.get_by_test_id("pane-error")).to_have_text(
+        "This chat was already taken by someone else."
+    )
+    await expect(second.get_by_test_id("message-input")).to_be_disabled()
+    await expect(second.get_by_test_id("pane-status")).to_contain_text("Assigned to")
+
+
+async def test_a_closed_chat_offers_a_new_one(ui: ChatUI, supporter_account: tuple[str, str]) -> None:
+    console = await ui.open_console(*supporter_account)
+    customer = await ui.start_customer("Nina")
+    first_chat = await ui.chat_id(customer)
+    await ui.open_chat(console, first_chat)
+    await ui.take_over(console)
+    await console.get_by_test_id("end-chat").click()
+    await console.get_by_test_id("confirm-end-yes").click()
+    await expect(customer.get_by_test_id("new-chat")).to_be_visible()
+
+    await customer.get_by_test_id("new-chat").click()
+    await expect(customer.get_by_test_id("message-input")).to_be_enabled()
+    assert await ui.chat_id(customer) != first_chat
+    await expect(customer.locator("[data-testid=message]")).to_have_count(0)
+    await expect(console.locator(f"[data-testid=queue-list] [data-chat-id='{await ui.chat_id(customer)}']")).to_be_visible()
