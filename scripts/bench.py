@@ -156,9 +156,13 @@ class Watch:
         return total
 
     def memory(self) -> tuple[int, int]:
-        """(server RSS, postgres RSS summed over its processes) in bytes."""
+        """(server RSS, PostgreSQL's PSS summed over its processes) in bytes.
+
+        PSS splits shared pages (shared_buffers) among the processes mapping them, so the sum is the
+        memory PostgreSQL really holds; summed RSS would count shared memory once per backend.
+        """
         server, pg = self.groups()
-        return self.rss(server), self.rss(pg)
+        return self.rss(server), (self.pss(pg) or self.rss(pg))
 
     def cpu(self) -> dict[str, dict[int, float]]:
         server, pg = self.groups()
@@ -569,6 +573,12 @@ async def measure(
     cpu_before: dict[str, dict[int, float]] = {}
     cpu_after: dict[str, dict[int, float]] = {}
     gen_cpu: list[float] = []
+    machine_busy: list[float] = []
+
+    def busy() -> float:
+        """CPU seconds the whole machine spent busy so far (all processes, all cores)."""
+        t = psutil.cpu_times()
+        return float(sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq")))
 
     def generator_cpu() -> float:
         times = me.cpu_times()
@@ -578,6 +588,7 @@ async def measure(
         await asyncio.sleep(max(0.0, window.start - now()))
         cpu_before.update(watch.cpu())
         gen_cpu.append(generator_cpu())
+        machine_busy.append(busy())
         started = now()
         for _ in range(int(duration) + 2):
             server, pg = watch.memory()
@@ -589,6 +600,7 @@ async def measure(
             await asyncio.sleep(min(1.0, remaining))
         cpu_after.update(watch.cpu())
         gen_cpu.append(generator_cpu())
+        machine_busy.append(busy())
         gen_cpu.append(now() - started)
 
     sampling = asyncio.create_task(sampler())
@@ -615,6 +627,9 @@ async def measure(
             "server": cpu_used(cpu_before, cpu_after, "server") / wall,
             "postgres": cpu_used(cpu_before, cpu_after, "postgres") / wall,
         }
+        # Anything else running on the machine at the same time skews the figures: say so.
+        ours = sum(result.cpu.values())
+        result.cpu["rest of the machine"] = max(0.0, (machine_busy[1] - machine_busy[0]) / wall - ours)
     return result
 
 
@@ -810,9 +825,7 @@ async def setup_chat_pairs(api: Api, n: int, supporters: list[tuple[str, str]]) 
     return list(results)
 
 
-async def idle_sockets(
-    api: Api, watch: Watch, ws_url: str, origin: str, count: int, deflate: bool, log: Callable[[str], None]
-) -> IdleResult:
+async def guest_tokens(api: Api, count: int, log: Callable[[str], None]) -> list[str]:
     log(f"idle sockets: creating {count} guest sessions")
     results = await bounded_gather(
         32,
@@ -821,10 +834,22 @@ async def idle_sockets(
             for i in range(count)
         ],
     )
-    tokens = [r["token"] for r in results if not isinstance(r, BaseException)]
-    failed_guests = [r for r in results if isinstance(r, BaseException)]
-    if failed_guests:
-        log(f"  {len(failed_guests)} guest sessions failed, e.g. {failed_guests[0]!r}")
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        log(f"  {len(failed)} guest sessions failed, e.g. {failed[0]!r}")
+    return [r["token"] for r in results if not isinstance(r, BaseException)]
+
+
+async def idle_sockets(
+    tokens: list[str],
+    count: int,
+    watch: Watch,
+    ws_url: str,
+    origin: str,
+    deflate: bool,
+    log: Callable[[str], None],
+) -> IdleResult:
+    """`count` sockets authenticated with `tokens` and left idle: the server's RSS before and after."""
     await asyncio.sleep(3.0)
     before, pg_before = watch.memory()
     log(f"idle sockets: opening {len(tokens)} sockets, 200 at a time")
@@ -848,7 +873,7 @@ async def idle_sockets(
         postgres_before=pg_before,
         postgres_after=pg_after,
         seconds=seconds,
-        first_error=repr(errors[0]) if errors else (repr(failed_guests[0]) if failed_guests else None),
+        first_error=repr(errors[0]) if errors else None,
     )
     log(f"idle sockets: {still_open} open after 3 s idle; closing")
     await bounded_gather(500, [lambda ws=ws: ws.close() for ws in sockets])
@@ -911,7 +936,10 @@ async def run_chat(args: argparse.Namespace, workdir: Path, log: Callable[[str],
         await load.close(pairs)
         pairs = []
         if not args.skip_idle and args.idle_sockets > 0:
-            outcome.idle = await idle_sockets(api, watch, ws_url, base, args.idle_sockets, args.deflate, log)
+            tokens = await guest_tokens(api, args.idle_sockets, log)
+            outcome.idle = await idle_sockets(
+                tokens, args.idle_sockets, watch, ws_url, base, args.deflate, log
+            )
             server.check_alive()
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
@@ -934,6 +962,7 @@ async def run_chat(args: argparse.Namespace, workdir: Path, log: Callable[[str],
 class RelayOutcome:
     closed: RunResult | None = None
     check: Check | None = None
+    idle: IdleResult | None = None
     error: str | None = None
 
 
@@ -969,6 +998,13 @@ async def run_relay(args: argparse.Namespace, workdir: Path, log: Callable[[str]
         outcome.closed = await measure(load, pairs, watch, RELAY_LABEL, args.warmup, args.duration)
         log("  " + summary_line(outcome.closed))
         outcome.check = check_sockets(pairs, load, None)
+        await load.close(pairs)
+        if not args.skip_idle and args.idle_sockets > 0:
+            tokens = [f"idle-{i}" for i in range(args.idle_sockets)]
+            ws_url = f"ws://127.0.0.1:{port}/ws"
+            outcome.idle = await idle_sockets(
+                tokens, args.idle_sockets, watch, ws_url, origin, args.deflate, log
+            )
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
         log(f"relay: FAILED: {outcome.error}")
@@ -1048,7 +1084,7 @@ def report(args: argparse.Namespace, chat: ChatOutcome | None, relay: RelayOutco
         " HTTP, seqs 1..n without gap) and reach the supporter's socket exactly once.",
         "- Chat server: embedded PostgreSQL in a fresh data directory, rate limits raised,"
         " one uvicorn process. Server RSS is the peak during the run (for the chat: the Python"
-        " process; PostgreSQL's processes summed separately, shared memory counted in each).",
+        " process; PostgreSQL's processes apart, as the sum of their PSS).",
         "",
         "| | msgs/s | ack p50 | ack p99 | delivery p50 | delivery p99 | lost | doubled | server RSS |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -1094,16 +1130,31 @@ def report(args: argparse.Namespace, chat: ChatOutcome | None, relay: RelayOutco
         )
         if idle.failed:
             text += f" {idle.failed} of {idle.sockets} did not open or stay open ({idle.first_error})."
+        if relay and relay.idle:
+            text += f" The bare relay: {relay.idle.per_socket / 1024:.1f} KiB per socket."
         lines.append(text)
+    elif relay and relay.idle:
+        lines.append(f"- Idle sockets on the bare relay: {relay.idle.per_socket / 1024:.1f} KiB per socket.")
     elif args.skip_idle:
         lines.append("- Idle sockets: skipped (--skip-idle).")
     cpu_parts = []
-    for name, result in (("chat", chat.closed if chat else None), ("relay", relay.closed if relay else None)):
+    noisy = []
+    runs = (
+        ("chat closed loop", chat.closed if chat else None),
+        ("chat open loop", chat.open if chat else None),
+        ("relay", relay.closed if relay else None),
+    )
+    for name, result in runs:
         if result and result.cpu:
             cpu_parts.append(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.cpu.items()))
+            if result.cpu.get("rest of the machine", 0.0) > 0.25:
+                noisy.append(name)
     if cpu_parts:
+        lines.append(f"- CPU cores busy on average (of {info['cores']}): " + "; ".join(cpu_parts) + ".")
+    if noisy:
         lines.append(
-            f"- CPU cores busy during the closed loops (of {info['cores']}): " + "; ".join(cpu_parts) + "."
+            f"- The machine was not quiet during: {', '.join(noisy)} (other processes competed for the"
+            " cores): those figures are pessimistic."
         )
     for name, check in (("chat", chat.check if chat else None), ("relay", relay.check if relay else None)):
         if check is not None:
