@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import socket
 import threading
 import time
@@ -34,9 +36,10 @@ TEST_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """An embedded PostgreSQL for the whole run, with a migrated template database."""
-    data_dir = tmp_path_factory.mktemp("pg")
+    # Not under pytest's temp root: pytest keeps that 0700, and PostgreSQL runs as another user.
+    data_dir = Path(tempfile.mkdtemp(prefix="support-chat-test-pg-"))
     embedded = db.EmbeddedPostgres(data_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -56,9 +59,28 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(prepare())
+    run_coroutine(prepare())
     yield url
     embedded.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion in a fresh thread (works inside and outside event loops)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller below
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 def with_database(url: str, name: str) -> str:
@@ -81,7 +103,7 @@ def new_database(pg_server: str) -> Callable[[], str]:
             finally:
                 await conn.close()
 
-        asyncio.run(clone())
+        run_coroutine(clone())
         return with_database(pg_server, name)
 
     return create

@@ -49,6 +49,7 @@ class Connection:
         queue_size: int,
         backlog: Backlog,
         on_close_request: Callable[[int, str], None],
+        on_dropped: Callable[[], None] = lambda: None,
     ) -> None:
         self.websocket = websocket
         self.user = user
@@ -56,6 +57,7 @@ class Connection:
         self._queue: asyncio.Queue[Event | Sync | str] = asyncio.Queue(maxsize=queue_size)
         self._backlog = backlog
         self._on_close_request = on_close_request
+        self._on_dropped = on_dropped
         self._last_seq: dict[str, int] = {}
         self._last_chat_frame: dict[str, str] = {}
         self.dropped = False
@@ -68,6 +70,7 @@ class Connection:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped = True
+            self._on_dropped()
             self._on_close_request(CLOSE_SLOW_CONSUMER, "too slow to read; reconnect")
 
     def push_close(self, code: int, reason: str = "server shutting down") -> None:

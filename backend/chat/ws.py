@@ -108,6 +108,7 @@ class SocketSession:
                 queue_size=self.ctx.settings.ws_send_queue,
                 backlog=lambda chat_id, after, limit: chat_service.backlog_frames(self.ctx, chat_id, after, limit),
                 on_close_request=self.request_close,
+                on_dropped=self.ctx.metrics.slow_consumers.inc,
             )
             if self.conn is not None:
                 self.ctx.hub.register(self.conn)
