@@ -7,7 +7,9 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
 
 from backend.core.config import Settings
 
@@ -50,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_pool(settings: Settings, work: object) -> object:
+async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[object]]) -> object:
     from backend.core import db
 
     url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
@@ -60,7 +62,7 @@ async def _with_pool(settings: Settings, work: object) -> object:
             async with pool.acquire() as conn:
                 await db.ensure_vector_extension(conn)
                 await db.migrate(conn)
-            return await work(pool)  # type: ignore[operator]
+            return await work(pool)
         finally:
             await pool.close()
     finally:
@@ -85,9 +87,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
             print("error: the passwords differ", file=sys.stderr)
             return 2
 
-    async def work(pool: object) -> object:
+    async def work(pool: asyncpg.Pool) -> object:
         return await auth_service.create_staff_user(
-            pool,  # type: ignore[arg-type]
+            pool,
             PasswordHasher(settings.bcrypt_rounds),
             username=args.username,
             password=password,
@@ -107,7 +109,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending database migrations."""
 
-    async def work(pool: object) -> object:
+    async def work(pool: asyncpg.Pool) -> object:
         return None
 
     asyncio.run(_with_pool(_settings(), work))

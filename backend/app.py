@@ -20,7 +20,7 @@ from backend.auth.tokens import TokenCodec
 from backend.chat import service as chat_service
 from backend.chat.hub import Hub
 from backend.chat.router import router as chat_router
-from backend.chat.writer import MessageWriter
+from backend.chat.writer import MessageWriter, StoredMessage
 from backend.chat.ws import CLOSE_GOING_AWAY
 from backend.chat.ws import router as ws_router
 from backend.core import db
@@ -65,7 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = Hub(broker, metrics)
         ctx_holder: list[AppContext] = []
 
-        async def on_committed(stored: list[chat_service.StoredMessage]) -> None:
+        async def on_committed(stored: list[StoredMessage]) -> None:
             await chat_service.publish_committed(ctx_holder[0], stored)
 
         writer = MessageWriter(pool, metrics, on_committed)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -169,13 +169,21 @@ class LiveServer:
         return future.result(timeout=60)
 
     def make_staff(
-        self, username: str | None = None, password: str = TEST_PASSWORD, role: str = "supporter", display_name: str | None = None
+        self,
+        username: str | None = None,
+        password: str = TEST_PASSWORD,
+        role: str = "supporter",
+        display_name: str | None = None,
     ) -> tuple[str, str]:
         """Create a supporter (or admin) account; returns (username, password)."""
         username = username or f"sup_{uuid.uuid4().hex[:8]}"
         self.run(
             auth_service.create_staff_user(
-                self.ctx.pool, self.ctx.hasher, username=username, password=password, role=role,
+                self.ctx.pool,
+                self.ctx.hasher,
+                username=username,
+                password=password,
+                role=role,
                 display_name=display_name or username.title(),
             )
         )

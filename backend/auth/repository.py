@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 
 
-
 class AuthRepository:
     """Queries on users and tokens; never commits."""
 
@@ -28,7 +27,8 @@ class AuthRepository:
     ) -> asyncpg.Record:
         """Insert a user; raises UniqueViolationError on a taken username."""
         return await self.conn.fetchrow(
-            "INSERT INTO users (username, display_name, role, password_hash, email, is_guest, resume_token_hash)"
+            "INSERT INTO users"
+            " (username, display_name, role, password_hash, email, is_guest, resume_token_hash)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " RETURNING id, username, display_name, role, password_hash, disabled_at",
             username,
@@ -43,13 +43,17 @@ class AuthRepository:
     async def user_by_username(self, username: str) -> asyncpg.Record | None:
         """Find a user by username, ignoring case."""
         return await self.conn.fetchrow(
-            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE lower(username) = lower($1)", username
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users"
+            " WHERE lower(username) = lower($1)",
+            username,
         )
 
     async def user_by_resume_hash(self, token_hash: bytes) -> asyncpg.Record | None:
         """Find a guest by the hash of their resume token."""
         return await self.conn.fetchrow(
-            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE resume_token_hash = $1", token_hash
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users"
+            " WHERE resume_token_hash = $1",
+            token_hash,
         )
 
     async def session_user(self, user_id: UUID, jti: UUID) -> asyncpg.Record | None:
@@ -70,15 +74,20 @@ class AuthRepository:
 
     async def revoke_token(self, jti: UUID) -> None:
         """Kill one token."""
-        await self.conn.execute("UPDATE tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL", jti)
+        await self.conn.execute(
+            "UPDATE tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL", jti
+        )
 
     async def delete_expired_tokens(self) -> int:
         """Forget tokens that expired over a day ago."""
-        status: str = await self.conn.execute("DELETE FROM tokens WHERE expires_at < now() - interval '1 day'")
+        status: str = await self.conn.execute(
+            "DELETE FROM tokens WHERE expires_at < now() - interval '1 day'"
+        )
         return int(status.split()[-1])
 
     async def user_by_id(self, user_id: UUID) -> asyncpg.Record | None:
         """Find a user by id."""
         return await self.conn.fetchrow(
-            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE id = $1", user_id
+            "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE id = $1",
+            user_id,
         )

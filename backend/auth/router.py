@@ -20,7 +20,9 @@ from backend.core.errors import responses
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.post("/auth/guest", status_code=201, response_model=GuestSessionRead, responses=responses(400, 422, 429))
+@router.post(
+    "/auth/guest", status_code=201, response_model=GuestSessionRead, responses=responses(400, 422, 429)
+)
 async def guest(body: GuestCreate, ctx: Ctx, request: Request) -> GuestSessionRead:
     """Start a session for a customer without a password."""
     return await auth_service.start_guest(ctx, body, client_address(request))
@@ -32,7 +34,9 @@ async def guest_resume(body: GuestResumeCreate, ctx: Ctx) -> SessionRead:
     return await auth_service.resume_guest(ctx, body)
 
 
-@router.post("/auth/register", status_code=201, response_model=SessionRead, responses=responses(400, 409, 422))
+@router.post(
+    "/auth/register", status_code=201, response_model=SessionRead, responses=responses(400, 409, 422)
+)
 async def register(body: RegisterCreate, ctx: Ctx) -> SessionRead:
     """Create a customer account and log it in."""
     return await auth_service.register(ctx, body)

@@ -59,7 +59,9 @@ def user_channel(user_id: UUID | str) -> str:
 
 
 def _user_read(row: asyncpg.Record) -> UserRead:
-    return UserRead(id=row["id"], username=row["username"], display_name=row["display_name"], role=row["role"])
+    return UserRead(
+        id=row["id"], username=row["username"], display_name=row["display_name"], role=row["role"]
+    )
 
 
 def _hash_resume_token(token: str) -> bytes:
@@ -180,7 +182,10 @@ async def create_staff_user(
     async with pool.acquire() as conn, conn.transaction():
         try:
             user = await AuthRepository(conn).create_user(
-                username=username, display_name=display_name or username, role=role, password_hash=password_hash
+                username=username,
+                display_name=display_name or username,
+                role=role,
+                password_hash=password_hash,
             )
         except asyncpg.UniqueViolationError as exc:
             raise UsernameTaken() from exc

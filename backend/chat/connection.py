@@ -99,7 +99,9 @@ class Connection:
             if event.revoke_jti in ("*", str(self.user.jti)):
                 self._on_close_request(4401, "session ended")
             return
-        if event.frame is None or (event.exclude_user is not None and event.exclude_user == str(self.user.id)):
+        if event.frame is None or (
+            event.exclude_user is not None and event.exclude_user == str(self.user.id)
+        ):
             return
         if event.chat_id is not None and event.seq is None:
             # A chat status frame reaches supporters twice (queue and chat channel): send it once.

@@ -66,7 +66,13 @@ class PingFrame(_Frame):
 
 
 ClientFrame = Annotated[
-    AuthFrame | SubscribeFrame | UnsubscribeFrame | SubscribeQueueFrame | MessageFrame | TypingFrame | PingFrame,
+    AuthFrame
+    | SubscribeFrame
+    | UnsubscribeFrame
+    | SubscribeQueueFrame
+    | MessageFrame
+    | TypingFrame
+    | PingFrame,
     Field(discriminator="type"),
 ]
 client_frame = TypeAdapter(ClientFrame)

@@ -39,9 +39,11 @@ class ChatRepository:
         """A chat with its people."""
         return await self.conn.fetchrow(_CHAT_SELECT + " WHERE ch.id = $1", chat_id)
 
-    async def chats(self, *, status: str | None, customer_id: UUID | None, limit: int) -> list[asyncpg.Record]:
+    async def chats(
+        self, *, status: str | None, customer_id: UUID | None, limit: int
+    ) -> list[asyncpg.Record]:
         """Chats, newest first, optionally of one status and one customer."""
-        return await self.conn.fetch(
+        rows: list[asyncpg.Record] = await self.conn.fetch(
             _CHAT_SELECT + " WHERE ($1::text IS NULL OR ch.status = $1)"
             " AND ($2::uuid IS NULL OR ch.customer_id = $2)"
             " ORDER BY ch.created_at DESC LIMIT $3",
@@ -49,6 +51,7 @@ class ChatRepository:
             customer_id,
             limit,
         )
+        return rows
 
     async def chat_access(self, chat_id: UUID) -> asyncpg.Record | None:
         """The fields that decide who may see a chat."""
@@ -58,9 +61,13 @@ class ChatRepository:
 
     async def messages_after(self, chat_id: UUID, after: int, limit: int) -> list[asyncpg.Record]:
         """Messages of a chat with seq greater than `after`, ascending."""
-        return await self.conn.fetch(
-            _MESSAGE_SELECT + " WHERE m.chat_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3", chat_id, after, limit
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            _MESSAGE_SELECT + " WHERE m.chat_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+            chat_id,
+            after,
+            limit,
         )
+        return rows
 
     async def assign(self, chat_id: UUID, supporter_id: UUID) -> bool:
         """Give an unassigned chat to a supporter; False when it was not unassigned."""
@@ -95,17 +102,18 @@ class ChatRepository:
 
     async def lock_chats(self, chat_ids: Sequence[UUID]) -> list[asyncpg.Record]:
         """Lock the chats of a batch in id order (no deadlocks) and read their state."""
-        return await self.conn.fetch(
+        rows: list[asyncpg.Record] = await self.conn.fetch(
             "SELECT id, status, customer_id, supporter_id, last_seq FROM chats"
             " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
             chat_ids,
         )
+        return rows
 
     async def existing_messages(
         self, chat_ids: Sequence[UUID], sender_ids: Sequence[UUID], client_msg_ids: Sequence[str]
     ) -> list[asyncpg.Record]:
         """Messages already stored under these (chat, sender, client_msg_id) keys."""
-        return await self.conn.fetch(
+        rows: list[asyncpg.Record] = await self.conn.fetch(
             "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.client_msg_id, m.created_at"
             " FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_msg_id)"
             " JOIN messages m ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id"
@@ -114,19 +122,21 @@ class ChatRepository:
             sender_ids,
             client_msg_ids,
         )
+        return rows
 
     async def suggestions_of(self, suggestion_ids: Sequence[int]) -> list[asyncpg.Record]:
         """Suggested replies by id, with the chat they were made for."""
-        return await self.conn.fetch(
-            "SELECT sr.id, sr.reply, m.chat_id FROM suggested_replies sr JOIN messages m ON m.id = sr.message_id"
-            " WHERE sr.id = ANY($1::bigint[])",
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT sr.id, sr.reply, m.chat_id FROM suggested_replies sr"
+            " JOIN messages m ON m.id = sr.message_id WHERE sr.id = ANY($1::bigint[])",
             suggestion_ids,
         )
+        return rows
 
-    async def insert_messages(self, rows: Sequence[tuple[object, ...]]) -> list[asyncpg.Record]:
+    async def insert_messages(self, values: Sequence[tuple[object, ...]]) -> list[asyncpg.Record]:
         """Insert a batch of messages in one statement; returns id, chat_id, seq, created_at."""
-        columns = list(zip(*rows, strict=True))
-        return await self.conn.fetch(
+        columns = list(zip(*values, strict=True))
+        rows: list[asyncpg.Record] = await self.conn.fetch(
             "INSERT INTO messages (chat_id, seq, sender_id, kind, content, key_id, client_msg_id,"
             " suggestion_id, suggestion_edited, sources)"
             " SELECT c, s, u, k, b, kid, cm, sg, se, src::jsonb FROM unnest("
@@ -135,6 +145,7 @@ class ChatRepository:
             " RETURNING id, chat_id, seq, created_at",
             *columns,
         )
+        return rows
 
     async def set_last_seq(self, chat_ids: Sequence[UUID], last_seqs: Sequence[int]) -> None:
         """Record the highest seq handed out per chat."""

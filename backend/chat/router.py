@@ -54,8 +54,10 @@ async def list_messages(
     "/{chat_id}/messages",
     status_code=201,
     response_model=MessageRead,
-    responses={200: {"model": MessageRead, "description": "A resend: the stored message"}}
-    | responses(400, 401, 404, 409, 413, 422, 429, 503),
+    responses={
+        200: {"model": MessageRead, "description": "A resend: the stored message"},
+        **responses(400, 401, 404, 409, 413, 422, 429, 503),
+    },
 )
 async def post_message(
     chat_id: UUID, body: MessageCreate, user: CurrentUserDep, ctx: Ctx, response: Response

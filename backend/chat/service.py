@@ -18,7 +18,15 @@ from backend.chat.schemas import MAX_TEXT_CHARS, ChatRead, MessageRead, SourceRe
 from backend.chat.writer import PendingMessage, Sender, StoredMessage
 from backend.core.context import AppContext
 from backend.core.crypto import DecryptionError
-from backend.core.errors import AlreadyAssigned, ChatClosed, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from backend.core.errors import (
+    AlreadyAssigned,
+    ChatClosed,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+)
 from backend.core.pubsub import Event
 from backend.core.timefmt import local, local_or_none
 
@@ -55,7 +63,9 @@ def chat_read(row: asyncpg.Record) -> ChatRead:
 
 
 def _sender_read(sender: Sender) -> UserRead:
-    return UserRead(id=sender.id, username=sender.username, display_name=sender.display_name, role=sender.role)
+    return UserRead(
+        id=sender.id, username=sender.username, display_name=sender.display_name, role=sender.role
+    )
 
 
 def _sources(raw: Any) -> list[SourceRead] | None:
@@ -97,7 +107,7 @@ def message_from_stored(stored: StoredMessage) -> MessageRead:
         text=pending.text,
         created_at=local(stored.created_at),
         client_msg_id=pending.client_msg_id,
-        kind=pending.kind,  # type: ignore[arg-type]
+        kind=pending.kind,
         sources=_sources(pending.sources),
     )
 
@@ -117,7 +127,9 @@ async def publish_committed(ctx: AppContext, stored: list[StoredMessage]) -> Non
     for item in stored:
         ctx.metrics.messages.labels(item.pending.kind).inc()
         frame = message_frame(message_from_stored(item))
-        await ctx.hub.publish(chat_channel(item.chat_id), Event(frame=frame, chat_id=str(item.chat_id), seq=item.seq))
+        await ctx.hub.publish(
+            chat_channel(item.chat_id), Event(frame=frame, chat_id=str(item.chat_id), seq=item.seq)
+        )
 
 
 async def _publish_chat(ctx: AppContext, chat: ChatRead) -> None:
@@ -174,7 +186,9 @@ async def ensure_can_read(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> 
         await _visible_chat(conn, user, chat_id)
 
 
-async def list_messages(ctx: AppContext, user: CurrentUser, chat_id: UUID, after: int, limit: int) -> list[MessageRead]:
+async def list_messages(
+    ctx: AppContext, user: CurrentUser, chat_id: UUID, after: int, limit: int
+) -> list[MessageRead]:
     """Messages of a chat after a seq, ascending."""
     async with ctx.pool.acquire() as conn:
         await _visible_chat(conn, user, chat_id)
@@ -228,7 +242,12 @@ def submit_message(
 
 
 async def post_message(
-    ctx: AppContext, user: CurrentUser, chat_id: UUID, text: str, client_msg_id: str, suggestion_id: int | None
+    ctx: AppContext,
+    user: CurrentUser,
+    chat_id: UUID,
+    text: str,
+    client_msg_id: str,
+    suggestion_id: int | None,
 ) -> tuple[MessageRead, bool]:
     """Store a message over HTTP; returns it and whether it is new (False: a resend)."""
     wait = ctx.message_limiter.take(str(user.id))
@@ -242,7 +261,9 @@ async def post_message(
     return message_from_row(ctx, rows[0]), False
 
 
-async def escalate(ctx: AppContext, user: CurrentUser, chat_id: UUID, reason: str = "customer_request") -> ChatRead:
+async def escalate(
+    ctx: AppContext, user: CurrentUser, chat_id: UUID, reason: str = "customer_request"
+) -> ChatRead:
     """Hand a bot chat to the supporters; a chat already with them stays as it is."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await _visible_chat(conn, user, chat_id)
@@ -289,6 +310,7 @@ async def close(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
 async def typing(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> None:
     """Tell the chat's other subscribers that the caller is typing."""
     frame = json.dumps(
-        {"type": "typing", "chat_id": str(chat_id), "user": user.read().model_dump(mode="json")}, ensure_ascii=False
+        {"type": "typing", "chat_id": str(chat_id), "user": user.read().model_dump(mode="json")},
+        ensure_ascii=False,
     )
     await ctx.hub.publish(chat_channel(chat_id), Event(frame=frame, exclude_user=str(user.id)))

@@ -139,12 +139,16 @@ class MessageWriter:
             existing: dict[tuple[UUID, UUID, str], asyncpg.Record] = {}
             if keyed:
                 rows = await repo.existing_messages(
-                    [m.chat_id for m in keyed], [m.sender.id for m in keyed], [str(m.client_msg_id) for m in keyed]
+                    [m.chat_id for m in keyed],
+                    [m.sender.id for m in keyed],
+                    [str(m.client_msg_id) for m in keyed],
                 )
                 existing = {(r["chat_id"], r["sender_id"], r["client_msg_id"]): r for r in rows}
             suggestion_ids = [m.suggestion_id for m in batch if m.suggestion_id is not None]
             suggestions = (
-                {row["id"]: row for row in await repo.suggestions_of(suggestion_ids)} if suggestion_ids else {}
+                {row["id"]: row for row in await repo.suggestions_of(suggestion_ids)}
+                if suggestion_ids
+                else {}
             )
             last_seq = {chat_id: row["last_seq"] for chat_id, row in chats.items()}
             to_insert: list[PendingMessage] = []
@@ -157,7 +161,9 @@ class MessageWriter:
                 if stored is not None:
                     self._metrics.message_duplicates.inc()
                     results.append(
-                        StoredMessage(stored["id"], stored["seq"], message.chat_id, stored["created_at"], False, message)
+                        StoredMessage(
+                            stored["id"], stored["seq"], message.chat_id, stored["created_at"], False, message
+                        )
                     )
                     continue
                 if message.client_msg_id is not None and key in first_in_batch:
@@ -196,14 +202,20 @@ class MessageWriter:
                 by_key = {(row["chat_id"], row["seq"]): row for row in inserted}
                 for message, values in zip(to_insert, insert_rows, strict=True):
                     row = by_key[(message.chat_id, values[1])]
-                    results.append(StoredMessage(row["id"], row["seq"], message.chat_id, row["created_at"], True, message))
+                    results.append(
+                        StoredMessage(
+                            row["id"], row["seq"], message.chat_id, row["created_at"], True, message
+                        )
+                    )
         stored_by_message = {id(r.pending): r for r in results}
         for duplicate, original in duplicates_in_batch:
             first = stored_by_message.get(id(original))
             if first is None:
                 continue
             self._metrics.message_duplicates.inc()
-            results.append(StoredMessage(first.id, first.seq, first.chat_id, first.created_at, False, duplicate))
+            results.append(
+                StoredMessage(first.id, first.seq, first.chat_id, first.created_at, False, duplicate)
+            )
         return results
 
 

@@ -106,7 +106,9 @@ class SocketSession:
                 self.websocket,
                 user,
                 queue_size=self.ctx.settings.ws_send_queue,
-                backlog=lambda chat_id, after, limit: chat_service.backlog_frames(self.ctx, chat_id, after, limit),
+                backlog=lambda chat_id, after, limit: chat_service.backlog_frames(
+                    self.ctx, chat_id, after, limit
+                ),
                 on_close_request=self.request_close,
                 on_dropped=self.ctx.metrics.slow_consumers.inc,
             )
@@ -196,7 +198,9 @@ class SocketSession:
             try:
                 frame = client_frame.validate_json(text)
             except ValidationError as exc:
-                code = "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "bad_frame"
+                code = (
+                    "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "bad_frame"
+                )
                 self.ctx.metrics.ws_frames.labels("invalid").inc()
                 self.conn.push(_error(code, _frame_problem(exc)))
                 continue

@@ -46,13 +46,17 @@ class KeyRing:
                 continue
             key_id, sep, encoded = part.partition(":")
             if not sep or not _KEY_ID.match(key_id):
-                raise KeyConfigError("MESSAGE_KEYS entries look like 'id:base64key' (id: letters, digits, ._-)")
+                raise KeyConfigError(
+                    "MESSAGE_KEYS entries look like 'id:base64key' (id: letters, digits, ._-)"
+                )
             try:
                 raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
             except (binascii.Error, ValueError) as exc:
                 raise KeyConfigError(f"MESSAGE_KEYS key {key_id!r} is not valid base64") from exc
             if len(raw) < KEY_BYTES:
-                raise KeyConfigError(f"MESSAGE_KEYS key {key_id!r} has {len(raw)} bytes; at least 32 are needed")
+                raise KeyConfigError(
+                    f"MESSAGE_KEYS key {key_id!r} has {len(raw)} bytes; at least 32 are needed"
+                )
             if key_id in keys:
                 raise KeyConfigError(f"MESSAGE_KEYS names key {key_id!r} twice")
             keys[key_id] = raw[:KEY_BYTES]
@@ -79,7 +83,9 @@ class KeyRing:
         if key is None or len(blob) < NONCE_BYTES + 16:
             raise DecryptionError(f"no usable key {key_id!r} for this message")
         try:
-            plain = AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data(chat_id, sender_id))
+            plain = AESGCM(key).decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data(chat_id, sender_id)
+            )
         except InvalidTag as exc:
             raise DecryptionError("message does not authenticate") from exc
         return plain.decode("utf-8")

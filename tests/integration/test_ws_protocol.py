@@ -23,7 +23,9 @@ from tests.conftest import Api, LiveServer
 from tests.integration.wsclient import WsClient
 
 
-async def _open_chat(api: Api, live_server: LiveServer, name: str = "Kim") -> tuple[dict[str, Any], dict[str, Any]]:
+async def _open_chat(
+    api: Api, live_server: LiveServer, name: str = "Kim"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     customer = api.guest(name)
     return customer, api.new_chat(customer["token"])
 
@@ -54,7 +56,9 @@ async def test_bad_first_frame_closes_with_4401(live_server: LiveServer, first_f
 async def test_logged_out_token_is_refused_and_open_sockets_close(live_server: LiveServer, api: Api) -> None:
     customer = api.guest()
     client = await WsClient.connect(live_server.ws_url, customer["token"])
-    other_session = api.call("POST", "/api/auth/guest/resume", json={"resume_token": customer["resume_token"]}).json()
+    other_session = api.call(
+        "POST", "/api/auth/guest/resume", json={"resume_token": customer["resume_token"]}
+    ).json()
     other = await WsClient.connect(live_server.ws_url, other_session["token"])
     started = time.monotonic()
     assert api.call("POST", "/api/auth/logout", customer["token"]).status_code == 204
@@ -95,7 +99,9 @@ async def test_refreshed_token_keeps_the_socket_open(live_server: LiveServer, ap
     assert await client.closed_with() == 4401
 
 
-async def test_foreign_origin_is_refused_before_the_handshake(start_server: Callable[..., LiveServer]) -> None:
+async def test_foreign_origin_is_refused_before_the_handshake(
+    start_server: Callable[..., LiveServer],
+) -> None:
     server = start_server(allowed_origins="https://partner.example")
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(server.ws_url, origin="https://evil.example")  # type: ignore[arg-type]
@@ -139,9 +145,15 @@ async def test_bad_frames_get_errors_and_the_socket_stays_open(live_server: Live
         ({"type": "subscribe", "chat_id": str(uuid.uuid4())}, "not_found"),
         ({"type": "subscribe", "chat_id": strangers_chat["id"]}, "not_found"),
         ({"type": "typing", "chat_id": strangers_chat["id"]}, "not_found"),
-        ({"type": "message", "chat_id": chat["id"], "client_msg_id": "e1", "text": "   "}, "validation_error"),
+        (
+            {"type": "message", "chat_id": chat["id"], "client_msg_id": "e1", "text": "   "},
+            "validation_error",
+        ),
         ({"type": "message", "chat_id": chat["id"], "client_msg_id": "e2", "text": "b" * 4001}, "too_large"),
-        ({"type": "message", "chat_id": strangers_chat["id"], "client_msg_id": "e3", "text": "hi"}, "not_found"),
+        (
+            {"type": "message", "chat_id": strangers_chat["id"], "client_msg_id": "e3", "text": "hi"},
+            "not_found",
+        ),
         ([1, 2, 3], "bad_frame"),
     ]
     for frame, code in cases:
@@ -155,13 +167,20 @@ async def test_bad_frames_get_errors_and_the_socket_stays_open(live_server: Live
     assert messages == []
 
 
-async def test_error_for_a_message_names_its_client_msg_id(live_server: LiveServer, api: Api, supporter: dict) -> None:
+async def test_error_for_a_message_names_its_client_msg_id(
+    live_server: LiveServer, api: Api, supporter: dict
+) -> None:
     customer, chat = await _open_chat(api, live_server)
     api.call("POST", f"/api/chats/{chat['id']}/close", supporter["token"])
     client = await WsClient.connect(live_server.ws_url, customer["token"])
     await client.send({"type": "message", "chat_id": chat["id"], "client_msg_id": "late-1", "text": "hello?"})
     error = await client.expect("error")
-    assert error == {"type": "error", "code": "chat_closed", "detail": error["detail"], "client_msg_id": "late-1"}
+    assert error == {
+        "type": "error",
+        "code": "chat_closed",
+        "detail": error["detail"],
+        "client_msg_id": "late-1",
+    }
 
 
 async def test_customer_cannot_watch_the_queue(live_server: LiveServer, api: Api) -> None:
@@ -170,12 +189,14 @@ async def test_customer_cannot_watch_the_queue(live_server: LiveServer, api: Api
     assert await client.closed_with() == 4403
 
 
-async def test_queue_shows_every_status_change_live(live_server: LiveServer, api: Api, supporter: dict) -> None:
+async def test_queue_shows_every_status_change_live(
+    live_server: LiveServer, api: Api, supporter: dict
+) -> None:
     watcher = await WsClient.connect(live_server.ws_url, supporter["token"])
     await watcher.send({"type": "subscribe_queue"})
     await watcher.send({"type": "ping"})
     await watcher.expect("pong")
-    customer, chat = await _open_chat(api, live_server)
+    _, chat = await _open_chat(api, live_server)
     seen = await watcher.expect("chat")
     assert seen["chat"]["id"] == chat["id"] and seen["chat"]["status"] == "open"
     api.call("POST", f"/api/chats/{chat['id']}/assign", supporter["token"])
@@ -202,7 +223,9 @@ async def test_customer_sees_take_over_and_end_on_the_chat_channel(
     assert (await client.expect("chat"))["chat"]["status"] == "closed"
 
 
-async def test_typing_reaches_the_others_but_not_the_typist(live_server: LiveServer, api: Api, supporter: dict) -> None:
+async def test_typing_reaches_the_others_but_not_the_typist(
+    live_server: LiveServer, api: Api, supporter: dict
+) -> None:
     customer, chat = await _open_chat(api, live_server)
     c = await WsClient.connect(live_server.ws_url, customer["token"])
     s = await WsClient.connect(live_server.ws_url, supporter["token"])
@@ -218,7 +241,9 @@ async def test_typing_reaches_the_others_but_not_the_typist(live_server: LiveSer
     assert not [f for f in c.inbox if f["type"] == "typing"]
 
 
-async def test_resend_is_acked_again_and_delivered_once(live_server: LiveServer, api: Api, supporter: dict) -> None:
+async def test_resend_is_acked_again_and_delivered_once(
+    live_server: LiveServer, api: Api, supporter: dict
+) -> None:
     customer, chat = await _open_chat(api, live_server)
     c = await WsClient.connect(live_server.ws_url, customer["token"])
     s = await WsClient.connect(live_server.ws_url, supporter["token"])
@@ -246,12 +271,16 @@ async def test_subscribe_after_replays_then_goes_live_without_gap_or_double(
     customer, chat = await _open_chat(api, live_server)
     writer = await WsClient.connect(live_server.ws_url, customer["token"])
     for i in range(1, 31):
-        await writer.send({"type": "message", "chat_id": chat["id"], "client_msg_id": f"p{i}", "text": f"m{i}"})
+        await writer.send(
+            {"type": "message", "chat_id": chat["id"], "client_msg_id": f"p{i}", "text": f"m{i}"}
+        )
     reader = await WsClient.connect(live_server.ws_url, supporter["token"])
     # Subscribe while messages are still being written: backlog and live stream race.
     await reader.send({"type": "subscribe", "chat_id": chat["id"], "after": 5})
     for i in range(31, 61):
-        await writer.send({"type": "message", "chat_id": chat["id"], "client_msg_id": f"p{i}", "text": f"m{i}"})
+        await writer.send(
+            {"type": "message", "chat_id": chat["id"], "client_msg_id": f"p{i}", "text": f"m{i}"}
+        )
     got = await reader.messages(55, timeout=10)
     assert [m["seq"] for m in got] == list(range(6, 61))
     assert [m["text"] for m in got] == [f"m{i}" for i in range(6, 61)]
@@ -263,7 +292,9 @@ async def test_subscribe_after_replays_then_goes_live_without_gap_or_double(
 async def test_concurrent_writers_get_gapless_seq(live_server: LiveServer, api: Api, supporter: dict) -> None:
     customer, chat = await _open_chat(api, live_server)
     api.call("POST", f"/api/chats/{chat['id']}/assign", supporter["token"])
-    clients = [await WsClient.connect(live_server.ws_url, tok) for tok in [customer["token"], supporter["token"]] * 3]
+    clients = [
+        await WsClient.connect(live_server.ws_url, tok) for tok in [customer["token"], supporter["token"]] * 3
+    ]
 
     async def burst(index: int, client: WsClient) -> list[int]:
         seqs = []
@@ -302,14 +333,18 @@ def _raw_ws_client(port: int, frames: list[dict[str, Any]]) -> socket.socket:
         payload = json.dumps(frame).encode()
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload)) if len(payload) > 125 else bytes(
-            [0x81, 0x80 | len(payload)]
+        header = (
+            bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload))
+            if len(payload) > 125
+            else bytes([0x81, 0x80 | len(payload)])
         )
         raw.sendall(header + mask + masked)
     return raw
 
 
-async def test_slow_reader_is_dropped_without_slowing_the_others(start_server: Callable[..., LiveServer]) -> None:
+async def test_slow_reader_is_dropped_without_slowing_the_others(
+    start_server: Callable[..., LiveServer],
+) -> None:
     server = start_server(ws_send_queue=600, ws_frame_rate=10_000, ws_frame_burst=10_000)
     api = Api(server.url)
     username, password = server.make_staff()
@@ -337,6 +372,6 @@ async def test_slow_reader_is_dropped_without_slowing_the_others(start_server: C
     assert [m["seq"] for m in got] == list(range(1, count + 1))
     # The reader that stopped reading was dropped (1013) instead of holding everyone up.
     metrics = httpx.get(server.url + "/metrics").text
-    assert 'ws_slow_consumers_total 1.0' in metrics
+    assert "ws_slow_consumers_total 1.0" in metrics
     assert 'ws_closed_total{code="1013"} 1.0' in metrics
     slow.close()
