@@ -11,7 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[test]'
+	@$(PY) -m pip install --quiet -e '.[test]' 2>&1 | grep -v -e 'is ignored' -e '^ *$$' || true
+	@$(PY) -c 'import backend, fastapi, asyncpg, playwright'
 	@touch $(STAMP)
 
 run: setup

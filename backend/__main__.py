@@ -24,12 +24,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from backend.app import create_app
     from backend.core.logging import configure_logging
+    from backend.core.secrets import SecretConfigError, load_secrets
     from backend.core.server import uvicorn_config
 
     settings = _settings()
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     configure_logging(settings.logs_path, settings.log_level)
+    try:
+        load_secrets(settings)
+    except SecretConfigError as exc:
+        print(f"error: {exc}; refusing to start", file=sys.stderr)
+        return 2
     scheme = "https" if args.ssl_certfile else "http"
     shown_host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host  # noqa: S104
     print(

