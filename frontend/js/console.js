@@ -239,6 +239,7 @@ function renderPane() {
 async function selectChat(id) {
   if (!id) return;
   const changed = id !== selectedId;
+  if (changed && selectedId && socket) socket.unsubscribe(selectedId);
   selectedId = id;
   session.update({ selected: id });
   if (changed) {

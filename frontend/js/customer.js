@@ -118,6 +118,7 @@ async function openChat(chatId, known = null) {
   show(els.startView, false);
   show(els.chatView, true);
   if (!chat || chat.id !== chatId) {
+    if (chat && socket) socket.unsubscribe(chat.id);
     transcript.clear();
     typing.hide();
   }

@@ -12,6 +12,8 @@ const READY_TIMEOUT_MS = 10000;
 const ACK_TIMEOUT_MS = 15000;
 const GAP_WAIT_MS = 2000;
 const TYPING_EVERY_MS = 2000;
+const HEARTBEAT_MS = 25000;
+const HEARTBEAT_GRACE_MS = 10000;
 // Stay well below the server's frame limits (burst 100, 20/s) even when flushing a backlog.
 const BUCKET_SIZE = 60;
 const BUCKET_RATE_PER_S = 15;
@@ -48,7 +50,7 @@ export class ChatSocket {
     this.reconnectTimer = null;
     this.readyTimer = null;
     this.blockedUntil = 0;
-    this.chats = new Map(); // chat_id -> {after, seen: Set<seq>, gapTimer}
+    this.chats = new Map(); // chat_id -> {after, seen: Set<seq>, gapTimer, wanted}
     this.queue = false;
     this.lastTyping = new Map();
     this.outbox = this.#loadOutbox();
@@ -56,7 +58,9 @@ export class ChatSocket {
     this.tokensAt = Date.now();
     this.backlog = []; // frames waiting for the rate bucket
     this.pumpTimer = null;
-    this.watchdog = setInterval(() => this.#checkAcks(), 5000);
+    this.lastFrameAt = 0;
+    this.pingAt = 0;
+    this.watchdog = setInterval(() => this.#checkAlive(), 5000);
     window.addEventListener("online", () => {
       if (this.state === "waiting") this.#connectSoon(0);
     });
@@ -104,11 +108,23 @@ export class ChatSocket {
   subscribe(chatId, after = null) {
     let chat = this.chats.get(chatId);
     if (!chat) {
-      chat = { after: 0, seen: new Set(), gapTimer: null };
+      chat = { after: 0, seen: new Set(), gapTimer: null, wanted: true };
       this.chats.set(chatId, chat);
     }
+    chat.wanted = true;
     if (after !== null && after > chat.after) chat.after = after;
     this.#send({ type: "subscribe", chat_id: chatId, after: chat.after });
+  }
+
+  /**
+   * Stop live events of a chat. What was delivered is remembered: a later subscribe
+   * continues after it.
+   */
+  unsubscribe(chatId) {
+    const chat = this.chats.get(chatId);
+    if (!chat || !chat.wanted) return;
+    chat.wanted = false;
+    this.#send({ type: "unsubscribe", chat_id: chatId });
   }
 
   /** Supporters: receive a `chat` event for every status change. */
@@ -269,7 +285,10 @@ export class ChatSocket {
   }
 
   #handle(frame) {
+    this.lastFrameAt = Date.now();
     switch (frame.type) {
+      case "pong":
+        return;
       case "ready":
         this.#onReady(frame);
         return;
@@ -290,6 +309,7 @@ export class ChatSocket {
 
   #onReady(frame) {
     clearTimeout(this.readyTimer);
+    this.pingAt = 0;
     this.state = "ready";
     this.attempt = 0;
     this.tokens = BUCKET_SIZE;
@@ -300,7 +320,7 @@ export class ChatSocket {
     this.onStatus("online");
     if (this.queue) this.#send({ type: "subscribe_queue" });
     for (const [chatId, chat] of this.chats) {
-      this.#send({ type: "subscribe", chat_id: chatId, after: chat.after });
+      if (chat.wanted) this.#send({ type: "subscribe", chat_id: chatId, after: chat.after });
     }
     for (const entry of this.pending()) this.#sendEntry(entry);
     this.onEvent({ type: "ready", user: frame.user, resumed });
@@ -333,7 +353,9 @@ export class ChatSocket {
     // A later seq came before an earlier one: ask again from the last complete point.
     chat.gapTimer = setTimeout(() => {
       chat.gapTimer = null;
-      if (chat.seen.size > 0) this.#send({ type: "subscribe", chat_id: chatId, after: chat.after });
+      if (chat.seen.size > 0 && chat.wanted) {
+        this.#send({ type: "subscribe", chat_id: chatId, after: chat.after });
+      }
     }, GAP_WAIT_MS);
   }
 
@@ -371,13 +393,23 @@ export class ChatSocket {
     if (this.#send(frame)) entry.sent_at = Date.now();
   }
 
-  #checkAcks() {
+  #checkAlive() {
     if (this.state !== "ready") return;
     const now = Date.now();
-    // No ack for a long time on an "open" socket: the connection is dead without knowing it.
-    if (this.outbox.some((e) => e.sent_at && now - e.sent_at > ACK_TIMEOUT_MS)) {
+    // No ack or no answer to a ping for a long time on an "open" socket: the connection
+    // is dead without knowing it (sleep, network switch). Start over.
+    const unacked = this.outbox.some((e) => e.sent_at && now - e.sent_at > ACK_TIMEOUT_MS);
+    const silent = this.pingAt > this.lastFrameAt && now - this.pingAt > HEARTBEAT_GRACE_MS;
+    if (unacked || silent) {
       for (const e of this.outbox) e.sent_at = null;
+      this.pingAt = 0;
       this.resume();
+      return;
+    }
+    if (now - Math.max(this.lastFrameAt, this.pingAt) > HEARTBEAT_MS) {
+      // Any answer counts (a server without "ping" answers with an error frame).
+      this.pingAt = now;
+      this.#send({ type: "ping" });
     }
   }
 

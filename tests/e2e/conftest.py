@@ -5,6 +5,7 @@ The server itself (`live_server`, `make_supporter`) comes from tests/conftest.py
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -76,6 +77,7 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[P
         *,
         locale: str = "en-US",
         viewport: dict[str, int] | None = None,
+        setup: Callable[[Page], Awaitable[None]] | None = None,
     ) -> Page:
         context = await browser.new_context(
             locale=locale,
@@ -87,6 +89,8 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[P
         page = await context.new_page()
         page.on("console", problems.console)
         page.on("pageerror", problems.exception)
+        if setup is not None:
+            await setup(page)
         await page.goto(url)
         return page
 
@@ -117,6 +121,16 @@ async def supporter_account(make_supporter: Callable[..., Any]) -> tuple[str, st
         result = await result
     username, password = result
     return username, password
+
+
+async def wait_until(page: Page, predicate: str, arg: Any, timeout: float, failure: str) -> None:
+    """Poll a JS predicate. (page.wait_for_function compiles its code with eval, which the
+    pages' Content-Security-Policy forbids.)"""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(predicate, arg):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(failure)
+        await asyncio.sleep(0.05)
 
 
 class ChatUI:
@@ -184,12 +198,15 @@ class ChatUI:
         await box.press("Enter")
 
     @staticmethod
-    async def wait_for_message(page: Page, text: str) -> None:
+    async def wait_for_message(page: Page, text: str, timeout: float = 15.0) -> None:
         """Wait until a stored (not pending) message with exactly this text is shown."""
-        await page.wait_for_function(
+        await wait_until(
+            page,
             """(text) => [...document.querySelectorAll('[data-testid=message] [data-testid=message-text]')]
                 .some((el) => el.textContent === text)""",
-            arg=text,
+            text,
+            timeout,
+            f"message {text!r} not shown",
         )
 
     @staticmethod
