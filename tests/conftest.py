@@ -212,7 +212,9 @@ def start_server(
     servers: list[LiveServer] = []
 
     def start(**overrides: Any) -> LiveServer:
-        settings = server_settings(new_database(), tmp_path_factory.mktemp("data"), **overrides)
+        database_url = overrides.pop("database_url", None) or new_database()
+        data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("data")
+        settings = server_settings(database_url, data_dir, **overrides)
         server = LiveServer(settings).start()
         servers.append(server)
         return server

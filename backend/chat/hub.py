@@ -35,14 +35,15 @@ class Hub:
         self.connections.add(conn)
         self.metrics.ws_connections.set(len(self.connections))
 
-    def attach(self, conn: Connection, channel: str) -> None:
-        """Deliver a channel's events to a connection."""
+    async def attach(self, conn: Connection, channel: str) -> None:
+        """Deliver a channel's events to a connection; returns once they flow to this node."""
         members = self._channels.get(channel)
         if members is None:
             members = self._channels[channel] = set()
-            self.broker.listen(channel)
         members.add(conn)
         conn.channels.add(channel)
+        # Awaited even when the channel existed: a first attach may still be subscribing.
+        await self.broker.listen(channel)
 
     def detach(self, conn: Connection, channel: str) -> None:
         """Stop delivering a channel's events to a connection."""
@@ -68,6 +69,11 @@ class Hub:
             conn.push(event)
 
     async def publish(self, channel: str, event: Event) -> None:
-        """Publish an event to every node."""
+        """Publish an event to every node; a broker outage loses live events, never stored data."""
         self.metrics.events_published.inc()
-        await self.broker.publish(channel, event)
+        try:
+            await self.broker.publish(channel, event)
+        except Exception:
+            # Clients resync from the database (subscribe with `after`) when they reconnect.
+            self.metrics.publish_failures.inc()
+            log.exception("publishing to %s failed", channel)

@@ -98,60 +98,13 @@ class ChatRepository:
         )
         return status.endswith(" 1")
 
-    # --- group commit -------------------------------------------------------------------
-
-    async def lock_chats(self, chat_ids: Sequence[UUID]) -> list[asyncpg.Record]:
-        """Lock the chats of a batch in id order (no deadlocks) and read their state."""
-        rows: list[asyncpg.Record] = await self.conn.fetch(
-            "SELECT id, status, customer_id, supporter_id, last_seq FROM chats"
-            " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-            chat_ids,
-        )
-        return rows
-
-    async def existing_messages(
-        self, chat_ids: Sequence[UUID], sender_ids: Sequence[UUID], client_msg_ids: Sequence[str]
-    ) -> list[asyncpg.Record]:
-        """Messages already stored under these (chat, sender, client_msg_id) keys."""
-        rows: list[asyncpg.Record] = await self.conn.fetch(
-            "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.client_msg_id, m.created_at"
-            " FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_msg_id)"
-            " JOIN messages m ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id"
-            " AND m.client_msg_id = k.client_msg_id",
-            chat_ids,
-            sender_ids,
-            client_msg_ids,
-        )
-        return rows
-
-    async def suggestions_of(self, suggestion_ids: Sequence[int]) -> list[asyncpg.Record]:
-        """Suggested replies by id, with the chat they were made for."""
-        rows: list[asyncpg.Record] = await self.conn.fetch(
-            "SELECT sr.id, sr.reply, m.chat_id FROM suggested_replies sr"
-            " JOIN messages m ON m.id = sr.message_id WHERE sr.id = ANY($1::bigint[])",
-            suggestion_ids,
-        )
-        return rows
-
-    async def insert_messages(self, values: Sequence[tuple[object, ...]]) -> list[asyncpg.Record]:
-        """Insert a batch of messages in one statement; returns id, chat_id, seq, created_at."""
+    async def append_messages(self, values: Sequence[tuple[object, ...]]) -> list[asyncpg.Record]:
+        """Append a batch in one statement (see migration 0002); one outcome row per input."""
         columns = list(zip(*values, strict=True))
         rows: list[asyncpg.Record] = await self.conn.fetch(
-            "INSERT INTO messages (chat_id, seq, sender_id, kind, content, key_id, client_msg_id,"
-            " suggestion_id, suggestion_edited, sources)"
-            " SELECT c, s, u, k, b, kid, cm, sg, se, src::jsonb FROM unnest("
-            "$1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::text[],"
-            " $8::bigint[], $9::bool[], $10::text[]) AS t(c, s, u, k, b, kid, cm, sg, se, src)"
-            " RETURNING id, chat_id, seq, created_at",
+            "SELECT idx, outcome, message_id, message_seq, message_created_at FROM append_messages("
+            "$1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[],"
+            " $8::bigint[], $9::bytea[], $10::text[])",
             *columns,
         )
         return rows
-
-    async def set_last_seq(self, chat_ids: Sequence[UUID], last_seqs: Sequence[int]) -> None:
-        """Record the highest seq handed out per chat."""
-        await self.conn.execute(
-            "UPDATE chats c SET last_seq = v.last_seq, updated_at = now()"
-            " FROM unnest($1::uuid[], $2::int[]) AS v(id, last_seq) WHERE c.id = v.id",
-            chat_ids,
-            last_seqs,
-        )

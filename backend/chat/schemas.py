@@ -13,8 +13,9 @@ from backend.auth.schemas import DisplayName, UserRead
 ChatStatus = Literal["bot", "open", "assigned", "closed"]
 MessageKind = Literal["text", "bot", "system"]
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-# The 4000-character limit is checked after trimming, answering 413; this bound only stops abuse early.
-MessageText = Annotated[str, StringConstraints(max_length=65536)]
+# The 4000-character limit is checked after trimming and answers 413; the request body cap
+# (MAX_REQUEST_BYTES) and the frame cap bound what arrives at all.
+MessageText = str
 
 MAX_TEXT_CHARS = 4000
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 import time
@@ -21,6 +23,7 @@ from backend.core.metrics import Metrics
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+PIPELINE_DEPTH = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,142 +101,122 @@ class MessageWriter:
         return message.future
 
     async def _run(self) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        busy_chats: set[UUID] = set()
         while True:
-            if not self._pending:
-                if self._closing:
+            batch = self._take_batch(busy_chats) if len(in_flight) < PIPELINE_DEPTH else []
+            if not batch:
+                if self._closing and not self._pending and not in_flight:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                stored = await self._write(batch)
-            except Exception as exc:
-                log.exception("group commit of %d messages failed", len(batch))
-                error = Unavailable("The message could not be stored; send it again.")
-                for message in batch:
-                    _settle(message, error=error)
-                if isinstance(exc, (OSError, asyncpg.InterfaceError)):
-                    await asyncio.sleep(0.2)  # the database is away: do not spin
-                continue
-            self._metrics.batch_size.observe(len(batch))
-            now = time.monotonic()
-            for item in stored:
-                if item.created:
-                    self._metrics.commit_latency.observe(now - item.pending.arrived)
-            try:
-                await self._on_committed([item for item in stored if item.created])
-            except Exception:
-                log.exception("publishing committed messages failed")
-            for item in stored:
-                _settle(item.pending, result=item)
+            chats = {m.chat_id for m in batch}
+            busy_chats |= chats
+            task = asyncio.create_task(self._commit(batch))
+            in_flight.add(task)
+            task.add_done_callback(
+                functools.partial(self._finished, chats=chats, in_flight=in_flight, busy=busy_chats)
+            )
+
+    def _take_batch(self, busy_chats: set[UUID]) -> list[PendingMessage]:
+        """The next batch: pending messages of chats with no batch in flight, in arrival order.
+
+        Several batches overlap their round trips, but never two for one chat: a chat's
+        messages get their seq in the order they arrived.
+        """
+        batch: list[PendingMessage] = []
+        rest: list[PendingMessage] = []
+        for message in self._pending:
+            if len(batch) < MAX_BATCH and message.chat_id not in busy_chats:
+                batch.append(message)
+            else:
+                rest.append(message)
+        self._pending = rest
+        return batch
+
+    def _finished(
+        self,
+        task: asyncio.Task[None],
+        *,
+        chats: set[UUID],
+        in_flight: set[asyncio.Task[None]],
+        busy: set[UUID],
+    ) -> None:
+        in_flight.discard(task)
+        busy -= chats
+        self._wakeup.set()
+
+    async def _commit(self, batch: list[PendingMessage]) -> None:
+        try:
+            stored = await self._write(batch)
+        except Exception as exc:
+            log.exception("group commit of %d messages failed", len(batch))
+            error = Unavailable("The message could not be stored; send it again.")
+            for message in batch:
+                _settle(message, error=error)
+            if isinstance(exc, (OSError, asyncpg.InterfaceError)):
+                await asyncio.sleep(0.2)  # the database is away: do not spin
+            return
+        self._metrics.batch_size.observe(len(batch))
+        now = time.monotonic()
+        for item in stored:
+            if item.created:
+                self._metrics.commit_latency.observe(now - item.pending.arrived)
+        try:
+            await self._on_committed([item for item in stored if item.created])
+        except Exception:
+            log.exception("publishing committed messages failed")
+        for item in stored:
+            _settle(item.pending, result=item)
 
     async def _write(self, batch: list[PendingMessage]) -> list[StoredMessage]:
-        """Store a batch in one transaction; per-message errors settle their future only."""
+        """Store a batch in one statement; per-message refusals settle their future only."""
+        values = [
+            (
+                m.chat_id,
+                m.sender.id,
+                m.sender.role,
+                m.kind,
+                m.content,
+                m.key_id,
+                m.client_msg_id,
+                m.suggestion_id,
+                hashlib.sha256(m.text.encode("utf-8")).digest() if m.suggestion_id is not None else None,
+                json.dumps(m.sources) if m.sources is not None else None,
+            )
+            for m in batch
+        ]
+        async with self._pool.acquire() as conn:
+            rows = await ChatRepository(conn).append_messages(values)
         results: list[StoredMessage] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            repo = ChatRepository(conn)
-            chat_ids = sorted({m.chat_id for m in batch})
-            chats = {row["id"]: row for row in await repo.lock_chats(chat_ids)}
-            keyed = [m for m in batch if m.client_msg_id is not None]
-            existing: dict[tuple[UUID, UUID, str], asyncpg.Record] = {}
-            if keyed:
-                rows = await repo.existing_messages(
-                    [m.chat_id for m in keyed],
-                    [m.sender.id for m in keyed],
-                    [str(m.client_msg_id) for m in keyed],
-                )
-                existing = {(r["chat_id"], r["sender_id"], r["client_msg_id"]): r for r in rows}
-            suggestion_ids = [m.suggestion_id for m in batch if m.suggestion_id is not None]
-            suggestions = (
-                {row["id"]: row for row in await repo.suggestions_of(suggestion_ids)}
-                if suggestion_ids
-                else {}
-            )
-            last_seq = {chat_id: row["last_seq"] for chat_id, row in chats.items()}
-            to_insert: list[PendingMessage] = []
-            first_in_batch: dict[tuple[UUID, UUID, str], PendingMessage] = {}
-            duplicates_in_batch: list[tuple[PendingMessage, PendingMessage]] = []
-            insert_rows: list[tuple[object, ...]] = []
-            for message in batch:
-                key = (message.chat_id, message.sender.id, message.client_msg_id or "")
-                stored = existing.get(key) if message.client_msg_id is not None else None
-                if stored is not None:
+        for row in rows:
+            message = batch[row["idx"] - 1]
+            outcome = row["outcome"]
+            if outcome in ("created", "duplicate"):
+                created = outcome == "created"
+                if not created:
                     self._metrics.message_duplicates.inc()
-                    results.append(
-                        StoredMessage(
-                            stored["id"], stored["seq"], message.chat_id, stored["created_at"], False, message
-                        )
-                    )
-                    continue
-                if message.client_msg_id is not None and key in first_in_batch:
-                    duplicates_in_batch.append((message, first_in_batch[key]))
-                    continue
-                error = _refusal(message, chats.get(message.chat_id), suggestions)
-                if error is not None:
-                    _settle(message, error=error)
-                    continue
-                edited = None
-                if message.suggestion_id is not None:
-                    edited = message.text != suggestions[message.suggestion_id]["reply"]
-                last_seq[message.chat_id] += 1
-                if message.client_msg_id is not None:
-                    first_in_batch[key] = message
-                to_insert.append(message)
-                insert_rows.append(
-                    (
+                results.append(
+                    StoredMessage(
+                        row["message_id"],
+                        row["message_seq"],
                         message.chat_id,
-                        last_seq[message.chat_id],
-                        message.sender.id,
-                        message.kind,
-                        message.content,
-                        message.key_id,
-                        message.client_msg_id,
-                        message.suggestion_id,
-                        edited,
-                        json.dumps(message.sources) if message.sources is not None else None,
+                        row["message_created_at"],
+                        created,
+                        message,
                     )
                 )
-            if insert_rows:
-                inserted = await repo.insert_messages(insert_rows)
-                touched = sorted({m.chat_id for m in to_insert})
-                await repo.set_last_seq(touched, [last_seq[c] for c in touched])
-                # RETURNING order is not promised; (chat_id, seq) is unique, so match on it.
-                by_key = {(row["chat_id"], row["seq"]): row for row in inserted}
-                for message, values in zip(to_insert, insert_rows, strict=True):
-                    row = by_key[(message.chat_id, values[1])]
-                    results.append(
-                        StoredMessage(
-                            row["id"], row["seq"], message.chat_id, row["created_at"], True, message
-                        )
-                    )
-        stored_by_message = {id(r.pending): r for r in results}
-        for duplicate, original in duplicates_in_batch:
-            first = stored_by_message.get(id(original))
-            if first is None:
-                continue
-            self._metrics.message_duplicates.inc()
-            results.append(
-                StoredMessage(first.id, first.seq, first.chat_id, first.created_at, False, duplicate)
-            )
+            else:
+                _settle(message, error=_REFUSALS[outcome]())
         return results
 
 
-def _refusal(
-    message: PendingMessage, chat: asyncpg.Record | None, suggestions: dict[int, asyncpg.Record]
-) -> AppError | None:
-    """Why a message may not be stored, or None."""
-    if chat is None:
-        return NotFound("No such chat.")
-    if message.sender.role == "user" and chat["customer_id"] != message.sender.id:
-        return NotFound("No such chat.")
-    if chat["status"] == "closed":
-        return ChatClosed()
-    if message.suggestion_id is not None:
-        suggestion = suggestions.get(message.suggestion_id)
-        if suggestion is None or suggestion["chat_id"] != message.chat_id or message.sender.role == "user":
-            return Invalid("suggestion_id: no such suggestion in this chat")
-    return None
+_REFUSALS: dict[str, Callable[[], AppError]] = {
+    "not_found": lambda: NotFound("No such chat."),
+    "closed": ChatClosed,
+    "bad_suggestion": lambda: Invalid("suggestion_id: no such suggestion in this chat"),
+}
 
 
 def _settle(

@@ -114,7 +114,7 @@ class SocketSession:
             )
             if self.conn is not None:
                 self.ctx.hub.register(self.conn)
-                self.ctx.hub.attach(self.conn, user_channel(user.id))
+                await self.ctx.hub.attach(self.conn, user_channel(user.id))
             await self.websocket.send_text(
                 json.dumps({"type": "ready", "user": user.read().model_dump(mode="json")}, ensure_ascii=False)
             )
@@ -226,7 +226,7 @@ class SocketSession:
             task.add_done_callback(self._in_flight.discard)
         elif isinstance(frame, SubscribeFrame):
             await chat_service.ensure_can_read(self.ctx, user, frame.chat_id)
-            self.ctx.hub.attach(conn, chat_channel(frame.chat_id))
+            await self.ctx.hub.attach(conn, chat_channel(frame.chat_id))
             conn.push(Sync(str(frame.chat_id), frame.after))
         elif isinstance(frame, UnsubscribeFrame):
             self.ctx.hub.detach(conn, chat_channel(frame.chat_id))
@@ -234,7 +234,7 @@ class SocketSession:
         elif isinstance(frame, SubscribeQueueFrame):
             if not user.is_staff:
                 raise _Closing(CLOSE_FORBIDDEN, "only supporters see the queue")
-            self.ctx.hub.attach(conn, QUEUE_CHANNEL)
+            await self.ctx.hub.attach(conn, QUEUE_CHANNEL)
         elif isinstance(frame, TypingFrame):
             if chat_channel(frame.chat_id) in conn.channels:
                 await chat_service.typing(self.ctx, user, frame.chat_id)

@@ -13,7 +13,9 @@ SERVER_TIMEZONE = "Europe/Berlin"
 class Settings(BaseSettings):
     """Every setting of the service, with the default that makes a first start work."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -53,3 +53,6 @@ class Metrics:
             "ws_slow_consumers_total", "Sockets dropped because they did not read fast enough", registry=r
         )
         self.events_published = Counter("hub_events_total", "Events published to the hub", registry=r)
+        self.publish_failures = Counter(
+            "hub_publish_failures_total", "Events the broker could not publish", registry=r
+        )

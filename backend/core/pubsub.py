@@ -34,8 +34,8 @@ class Broker(Protocol):
     async def stop(self) -> None:
         """Stop delivering and release connections."""
 
-    def listen(self, channel: str) -> None:
-        """This node wants the channel's events."""
+    async def listen(self, channel: str) -> None:
+        """This node wants the channel's events; returns once they are flowing."""
 
     def unlisten(self, channel: str) -> None:
         """This node no longer wants the channel's events."""
@@ -58,7 +58,7 @@ class LocalBroker:
         """Forget the delivery target."""
         self._deliver = None
 
-    def listen(self, channel: str) -> None:
+    async def listen(self, channel: str) -> None:
         """Nothing to do on one node."""
 
     def unlisten(self, channel: str) -> None:

@@ -16,6 +16,7 @@ from backend.core.pubsub import Deliver, Event
 log = logging.getLogger(__name__)
 
 PREFIX = "support-chat:"
+SUBSCRIBE_TIMEOUT = 10.0
 
 
 def encode_event(event: Event) -> str:
@@ -36,11 +37,13 @@ class RedisBroker:
 
     def __init__(self, url: str) -> None:
         self._client = redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=False)
         self._deliver: Deliver | None = None
         self._reader: asyncio.Task[None] | None = None
         self._wanted: set[str] = set()
         self._changes: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
+        self._confirmed: set[str] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._manager: asyncio.Task[None] | None = None
 
     async def start(self, deliver: Deliver) -> None:
@@ -62,21 +65,34 @@ class RedisBroker:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()
 
-    def listen(self, channel: str) -> None:
-        """Subscribe this node to a channel."""
+    async def listen(self, channel: str) -> None:
+        """Subscribe this node to a channel; returns when Redis confirmed the subscription."""
         if channel not in self._wanted:
             self._wanted.add(channel)
             self._changes.put_nowait((True, channel))
+        if channel in self._confirmed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, []).append(waiter)
+        await asyncio.wait_for(waiter, SUBSCRIBE_TIMEOUT)
 
     def unlisten(self, channel: str) -> None:
         """Unsubscribe this node from a channel."""
         if channel in self._wanted:
             self._wanted.discard(channel)
+            self._confirmed.discard(channel)
             self._changes.put_nowait((False, channel))
 
     async def publish(self, channel: str, event: Event) -> None:
         """Send an event to every node listening on the channel."""
         await self._client.publish(PREFIX + channel, encode_event(event))
+
+    def _confirm(self, channel: str) -> None:
+        if channel in self._wanted:
+            self._confirmed.add(channel)
+        for waiter in self._waiters.pop(channel, []):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _manage(self) -> None:
         while True:
@@ -97,10 +113,15 @@ class RedisBroker:
                 log.exception("redis read failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            if message is None or message.get("type") != "message":
+            if message is None:
                 continue
             channel = message["channel"]
             name = (channel.decode() if isinstance(channel, bytes) else str(channel)).removeprefix(PREFIX)
+            if message.get("type") == "subscribe":
+                self._confirm(name)
+                continue
+            if message.get("type") != "message":
+                continue
             if self._deliver is not None:
                 try:
                     self._deliver(name, decode_event(message["data"]))
