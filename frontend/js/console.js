@@ -411,7 +411,7 @@ function handleEvent(frame) {
       if (frame.chat_id === selectedId && Array.isArray(frame.suggestions)) showSuggestions(frame.suggestions);
       return;
     case "failed":
-      transcript.markFailed(frame.entry.client_msg_id, frame.detail || frame.code);
+      transcript.markFailed(frame.entry.client_msg_id, frame.code);
       if (frame.entry.chat_id) refreshChat(frame.entry.chat_id);
       return;
     default:

@@ -211,7 +211,7 @@ function handleEvent(frame) {
       }
       return;
     case "failed":
-      transcript.markFailed(frame.entry.client_msg_id, frame.detail || frame.code);
+      transcript.markFailed(frame.entry.client_msg_id, frame.code);
       if (frame.code === "chat_closed") refreshChat();
       return;
     case "error":

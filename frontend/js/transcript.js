@@ -70,14 +70,15 @@ export class Transcript {
     this.scrollToEnd();
   }
 
-  /** Mark a pending message as not sent (e.g. the chat was closed meanwhile). */
-  markFailed(clientMsgId, reason) {
+  /** Mark a pending message as not sent, with the server's error code (e.g. chat_closed). */
+  markFailed(clientMsgId, code) {
     const el = this.pendingEls.get(clientMsgId);
     if (!el) return;
     el.classList.add("msg--failed");
     el.dataset.testid = "failed-message";
+    el.dataset.code = code || "";
     const state = el.querySelector(".msg__state");
-    if (state) state.textContent = t("chat.failed", { reason });
+    if (state) state.textContent = failureText(code);
   }
 
   /** Render again (the language changed: "You", "sending…"). */
@@ -91,7 +92,9 @@ export class Transcript {
       const sender = el.querySelector(".msg__sender");
       if (sender) sender.textContent = t("chat.you");
       const state = el.querySelector(".msg__state");
-      if (state && !el.classList.contains("msg--failed")) state.textContent = t("chat.sending");
+      if (state) {
+        state.textContent = el.classList.contains("msg--failed") ? failureText(el.dataset.code) : t("chat.sending");
+      }
     }
   }
 
@@ -160,6 +163,12 @@ export class Transcript {
     }
     return el;
   }
+}
+
+function failureText(code) {
+  const reason =
+    code === "chat_closed" ? t("chat.failedClosed") : code === "too_large" ? t("chat.failedTooLong") : t("chat.failedOther");
+  return t("chat.failed", { reason });
 }
 
 function renderSources(sources) {

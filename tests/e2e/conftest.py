@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,12 +76,12 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[P
         url: str,
         *,
         locale: str = "en-US",
-        viewport: dict[str, int] | None = None,
+        viewport: ViewportSize | None = None,
         setup: Callable[[Page], Awaitable[None]] | None = None,
     ) -> Page:
         context = await browser.new_context(
             locale=locale,
-            viewport=viewport or {"width": 1200, "height": 860},
+            viewport=viewport or ViewportSize(width=1200, height=860),
             timezone_id="Europe/Berlin",
         )
         context.set_default_timeout(15000)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, ViewportSize, expect
 
 from .conftest import ChatUI
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 375, "height": 740}
+PHONE = ViewportSize(width=375, height=740)
 
 
 async def no_horizontal_scroll(page: Page) -> None:
@@ -42,7 +42,9 @@ async def test_the_browser_language_picks_german_and_the_switch_is_remembered(
     await expect(page.locator("html")).to_have_attribute("lang", "de")
     await expect(page.get_by_test_id("chat-status")).to_have_text("Warten auf einen Mitarbeiter")
     await expect(page.get_by_test_id("send")).to_have_text("Senden")
-    await expect(page.get_by_test_id("message-input")).to_have_attribute("placeholder", "Nachricht schreiben…  (Enter sendet, Umschalt+Enter für neue Zeile)")
+    await expect(page.get_by_test_id("message-input")).to_have_attribute(
+        "placeholder", "Nachricht schreiben…"
+    )
 
     await page.reload()
     await expect(page.get_by_test_id("chat-status")).to_have_text("Warten auf einen Mitarbeiter")

@@ -119,4 +119,6 @@ async def test_a_closed_chat_offers_a_new_one(ui: ChatUI, supporter_account: tup
     await expect(customer.get_by_test_id("message-input")).to_be_enabled()
     assert await ui.chat_id(customer) != first_chat
     await expect(customer.locator("[data-testid=message]")).to_have_count(0)
-    await expect(console.locator(f"[data-testid=queue-list] [data-chat-id='{await ui.chat_id(customer)}']")).to_be_visible()
+    await expect(
+        console.locator(f"[data-testid=queue-list] [data-chat-id='{await ui.chat_id(customer)}']")
+    ).to_be_visible()

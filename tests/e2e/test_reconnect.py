@@ -37,7 +37,9 @@ class SocketTap:
 
 async def stored_messages(http: httpx.AsyncClient, token: str, chat_id: str) -> list[dict[str, object]]:
     response = await http.get(
-        f"/api/chats/{chat_id}/messages", params={"after": 0, "limit": 200}, headers={"Authorization": f"Bearer {token}"}
+        f"/api/chats/{chat_id}/messages",
+        params={"after": 0, "limit": 200},
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200, response.text
     return list(response.json())
@@ -131,3 +133,26 @@ async def test_a_message_written_offline_is_sent_after_a_reload(
     await assert_same_as_stored(ui, console, stored)
     outbox = await customer.evaluate("localStorage.getItem('sc.customer.outbox')")
     assert outbox == "[]"
+
+
+async def test_a_message_into_a_chat_closed_meanwhile_is_marked_not_sent(
+    ui: ChatUI, supporter_account: tuple[str, str]
+) -> None:
+    console = await ui.open_console(*supporter_account)
+    customer = await ui.start_customer("Otto Offline")
+    chat_id = await ui.chat_id(customer)
+    await ui.open_chat(console, chat_id)
+    await ui.take_over(console)
+
+    await customer.evaluate("window.__chatSocket.dropForTest(2000)")
+    await ui.send(customer, "one more question")
+    await console.get_by_test_id("end-chat").click()
+    await console.get_by_test_id("confirm-end-yes").click()
+    await expect(console.get_by_test_id("pane-status")).to_have_attribute("data-status", "closed")
+
+    failed = customer.get_by_test_id("failed-message")
+    await expect(failed).to_contain_text("not sent: the chat has ended")
+    await expect(failed).to_contain_text("one more question")
+    await expect(customer.get_by_test_id("chat-status")).to_have_text("Chat was ended by the supporter")
+    await expect(customer.get_by_test_id("message-input")).to_be_disabled()
+    assert await customer.evaluate("localStorage.getItem('sc.customer.outbox')") == "[]"

@@ -86,7 +86,8 @@ async def test_a_registered_customer_signs_in_again_with_the_password(
 ) -> None:
     username, password = f"kunde_{uuid.uuid4().hex[:8]}", "a long customer password"
     response = await http.post(
-        "/api/auth/register", json={"username": username, "password": password, "display_name": "Regina Konto"}
+        "/api/auth/register",
+        json={"username": username, "password": password, "display_name": "Regina Konto"},
     )
     assert response.status_code == 201, response.text
 
