@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+
+from backend.core.schemas import InputModel
 
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Username = Annotated[
@@ -22,18 +24,14 @@ Email = Annotated[
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GuestCreate(_Input):
+class GuestCreate(InputModel):
     """A customer without a password."""
 
     display_name: DisplayName
     email: Email | None = None
 
 
-class RegisterCreate(_Input):
+class RegisterCreate(InputModel):
     """A customer with a username and password."""
 
     username: Username
@@ -41,14 +39,14 @@ class RegisterCreate(_Input):
     display_name: DisplayName | None = None
 
 
-class LoginCreate(_Input):
+class LoginCreate(InputModel):
     """Username and password."""
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     password: Password
 
 
-class GuestResumeCreate(_Input):
+class GuestResumeCreate(InputModel):
     """A guest's resume token, to log in again after the session expired."""
 
     resume_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]

@@ -5,23 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from backend.chat.schemas import ClientMsgId, MessageText
+from backend.core.schemas import InputModel
 
 
-class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AuthFrame(_Frame):
+class AuthFrame(InputModel):
     """Authenticate (first frame), or switch to a fresh token of the same user later."""
 
     type: Literal["auth"]
     token: Annotated[str, Field(max_length=4096)]
 
 
-class SubscribeFrame(_Frame):
+class SubscribeFrame(InputModel):
     """Receive a chat's messages after `after`, then its live events."""
 
     type: Literal["subscribe"]
@@ -29,20 +26,20 @@ class SubscribeFrame(_Frame):
     after: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
-class UnsubscribeFrame(_Frame):
+class UnsubscribeFrame(InputModel):
     """Stop receiving a chat's events."""
 
     type: Literal["unsubscribe"]
     chat_id: UUID
 
 
-class SubscribeQueueFrame(_Frame):
+class SubscribeQueueFrame(InputModel):
     """Supporters: receive every chat status change."""
 
     type: Literal["subscribe_queue"]
 
 
-class MessageFrame(_Frame):
+class MessageFrame(InputModel):
     """Send a message."""
 
     type: Literal["message"]
@@ -52,14 +49,14 @@ class MessageFrame(_Frame):
     suggestion_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
 
 
-class TypingFrame(_Frame):
+class TypingFrame(InputModel):
     """The sender is typing."""
 
     type: Literal["typing"]
     chat_id: UUID
 
 
-class PingFrame(_Frame):
+class PingFrame(InputModel):
     """Keep-alive; answered with `pong`."""
 
     type: Literal["ping"]

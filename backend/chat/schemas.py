@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from backend.auth.schemas import DisplayName, UserRead
+from backend.core.schemas import InputModel
 
 ChatStatus = Literal["bot", "open", "assigned", "closed"]
 MessageKind = Literal["text", "bot", "system"]
@@ -20,11 +21,7 @@ MessageText = str
 MAX_TEXT_CHARS = 4000
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ChatCreate(_Input):
+class ChatCreate(InputModel):
     """A new chat: customers send `{}`; supporters name the customer they invite."""
 
     customer_display_name: DisplayName | None = None
@@ -50,7 +47,7 @@ class SourceRead(BaseModel):
     url: str | None = None
 
 
-class MessageCreate(_Input):
+class MessageCreate(InputModel):
     """A message to append."""
 
     text: MessageText

@@ -150,6 +150,17 @@ class MessageWriter:
     async def _commit(self, batch: list[PendingMessage]) -> None:
         try:
             stored = await self._write(batch)
+        except asyncpg.PostgresError as exc:
+            if len(batch) > 1 and not isinstance(exc, asyncpg.exceptions.PostgresConnectionError):
+                # One message the database refuses must not take its batch-mates down: split and retry.
+                half = len(batch) // 2
+                await self._commit(batch[:half])
+                await self._commit(batch[half:])
+                return
+            log.error("storing a message failed: %s", type(exc).__name__)
+            for message in batch:
+                _settle(message, error=Unavailable("The message could not be stored; send it again."))
+            return
         except Exception as exc:
             log.exception("group commit of %d messages failed", len(batch))
             error = Unavailable("The message could not be stored; send it again.")

@@ -38,17 +38,27 @@ class RequestGuard:
             self._record(scope, 413, started)
             return
         received = 0
+        too_large = False
 
         async def guarded_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    too_large = True
                     raise _BodyTooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:
+            # A body that outgrew the limit while streaming (no Content-Length) may surface as the
+            # framework's own 400: answer the contract's 413 in its place.
+            if too_large:
+                if message["type"] == "http.response.start" and not status["sent"]:
+                    status["sent"] = True
+                    status["code"] = 413
+                    await _too_large(send, self.max_body_bytes)
+                return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True

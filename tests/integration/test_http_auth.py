@@ -499,4 +499,4 @@ def test_nul_in_password(api: Api) -> None:
     else:
         assert_error(response, 422, "validation_error")
     login = api.call("POST", "/api/auth/login", json={"username": username(), "password": "x\u0000y"})
-    assert_error(login, 401, "invalid_credentials")
+    assert_error(login, 422, "validation_error")
