@@ -19,6 +19,7 @@ from backend.auth.router import router as auth_router
 from backend.auth.tokens import TokenCodec
 from backend.chat import service as chat_service
 from backend.chat.hub import Hub
+from backend.chat.router import invitations_router
 from backend.chat.router import router as chat_router
 from backend.chat.writer import MessageWriter, StoredMessage
 from backend.chat.ws import CLOSE_GOING_AWAY
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, metrics=app.state.metrics, max_body_bytes=settings.max_request_bytes)
     app.include_router(auth_router)
     app.include_router(chat_router)
+    app.include_router(invitations_router)
     app.include_router(ws_router)
 
     @app.get("/healthz", tags=["operations"])

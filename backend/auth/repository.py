@@ -91,3 +91,37 @@ class AuthRepository:
             "SELECT id, username, display_name, role, password_hash, disabled_at FROM users WHERE id = $1",
             user_id,
         )
+
+    async def insert_invitation(
+        self, token_hash: bytes, chat_id: UUID, customer_id: UUID, created_by: UUID, expires_at: datetime
+    ) -> None:
+        """Store an invitation by the hash of its token."""
+        await self.conn.execute(
+            "INSERT INTO invitations (token_hash, chat_id, customer_id, created_by, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            token_hash,
+            chat_id,
+            customer_id,
+            created_by,
+            expires_at,
+        )
+
+    async def use_invitation(self, token_hash: bytes) -> asyncpg.Record | None:
+        """Mark a live invitation used (exactly once, also under concurrency) and return it."""
+        return await self.conn.fetchrow(
+            "UPDATE invitations SET used_at = now()"
+            " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()"
+            " RETURNING customer_id, chat_id",
+            token_hash,
+        )
+
+    async def invitation_exists(self, token_hash: bytes) -> bool:
+        """Whether a token was ever issued (to tell 'gone' from 'unknown')."""
+        found: bool = await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM invitations WHERE token_hash = $1)", token_hash
+        )
+        return found
+
+    async def set_resume_hash(self, user_id: UUID, token_hash: bytes) -> None:
+        """Give a guest a new resume token."""
+        await self.conn.execute("UPDATE users SET resume_token_hash = $2 WHERE id = $1", user_id, token_hash)

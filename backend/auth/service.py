@@ -116,6 +116,26 @@ async def start_guest(ctx: AppContext, body: GuestCreate, client_address: str) -
     return GuestSessionRead(**session.model_dump(), resume_token=resume_token)
 
 
+async def create_invited_guest(conn: asyncpg.Connection, display_name: str) -> UserRead:
+    """A guest customer for an invitation; they get a session when they accept it."""
+    user = await AuthRepository(conn).create_user(
+        username=None, display_name=display_name, role="user", password_hash=None, is_guest=True
+    )
+    return _user_read(user)
+
+
+async def invited_session(ctx: AppContext, conn: asyncpg.Connection, user_id: UUID) -> GuestSessionRead:
+    """A session (and a fresh resume token) for the customer of an accepted invitation."""
+    repo = AuthRepository(conn)
+    user = await repo.user_by_id(user_id)
+    if user is None or user["disabled_at"] is not None:
+        raise TokenInvalid("This invitation's customer account is disabled.")
+    resume_token = secrets.token_urlsafe(32)
+    await repo.set_resume_hash(user_id, _hash_resume_token(resume_token))
+    session = await _issue(ctx, conn, user)
+    return GuestSessionRead(**session.model_dump(), resume_token=resume_token)
+
+
 async def resume_guest(ctx: AppContext, body: GuestResumeCreate) -> SessionRead:
     """Give a guest a new session from their resume token."""
     async with ctx.pool.acquire() as conn, conn.transaction():

@@ -28,10 +28,14 @@ class ChatRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def insert_chat(self, customer_id: UUID, status: str) -> UUID:
+    async def insert_chat(self, customer_id: UUID, status: str, supporter_id: UUID | None = None) -> UUID:
         """Create a chat and return its id."""
         chat_id: UUID = await self.conn.fetchval(
-            "INSERT INTO chats (customer_id, status) VALUES ($1, $2) RETURNING id", customer_id, status
+            "INSERT INTO chats (customer_id, status, supporter_id, assigned_at)"
+            " VALUES ($1, $2, $3, CASE WHEN $3::uuid IS NULL THEN NULL ELSE now() END) RETURNING id",
+            customer_id,
+            status,
+            supporter_id,
         )
         return chat_id
 

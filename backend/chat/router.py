@@ -5,20 +5,36 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from backend.auth.dependencies import Ctx, CurrentUserDep, StaffUser
 from backend.chat import service as chat_service
-from backend.chat.schemas import ChatCreate, ChatRead, ChatStatus, MessageCreate, MessageRead
+from backend.chat.schemas import (
+    ChatCreate,
+    ChatRead,
+    ChatStatus,
+    InvitationSessionRead,
+    InvitedChatRead,
+    MessageCreate,
+    MessageRead,
+)
 from backend.core.errors import responses
 
 router = APIRouter(prefix="/api/chats", tags=["chats"])
+invitations_router = APIRouter(prefix="/api/invitations", tags=["chats"])
 
 
-@router.post("", status_code=201, response_model=ChatRead, responses=responses(400, 401, 403, 422))
-async def create_chat(body: ChatCreate, user: CurrentUserDep, ctx: Ctx) -> ChatRead:
-    """Open a new chat for the calling customer."""
-    return await chat_service.create_chat(ctx, user)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ChatRead | InvitedChatRead,
+    responses=responses(400, 401, 403, 422),
+)
+async def create_chat(
+    body: ChatCreate, user: CurrentUserDep, ctx: Ctx, request: Request
+) -> ChatRead | InvitedChatRead:
+    """Customers open a chat (`{}`); supporters open one for a customer and get an invitation link."""
+    return await chat_service.create_chat(ctx, user, body, str(request.base_url))
 
 
 @router.get("", response_model=list[ChatRead], responses=responses(401, 422))
@@ -87,3 +103,13 @@ async def assign(chat_id: UUID, user: StaffUser, ctx: Ctx) -> ChatRead:
 async def close(chat_id: UUID, user: StaffUser, ctx: Ctx) -> ChatRead:
     """End the chat."""
     return await chat_service.close(ctx, user, chat_id)
+
+
+@invitations_router.post(
+    "/{token}/accept", response_model=InvitationSessionRead, responses=responses(401, 404, 410, 422)
+)
+async def accept_invitation(
+    token: Annotated[str, Path(min_length=1, max_length=256)], ctx: Ctx
+) -> InvitationSessionRead:
+    """Open the chat a supporter invited you to (the link works once)."""
+    return await chat_service.accept_invitation(ctx, token)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from backend.auth.schemas import DisplayName, UserRead
+from backend.auth.schemas import DisplayName, GuestSessionRead, UserRead
 from backend.core.schemas import InputModel
 
 ChatStatus = Literal["bot", "open", "assigned", "closed"]
@@ -38,6 +38,19 @@ class ChatRead(BaseModel):
     closed_at: datetime | None
     last_seq: int
     escalation_reason: str | None = None
+
+
+class InvitedChatRead(BaseModel):
+    """A chat a supporter opened for a customer, with the link to send them."""
+
+    chat: ChatRead
+    invite_url: str
+
+
+class InvitationSessionRead(GuestSessionRead):
+    """What accepting an invitation gives the customer: a session and their chat."""
+
+    chat: ChatRead
 
 
 class SourceRead(BaseModel):

@@ -10,11 +10,21 @@ from uuid import UUID
 
 import asyncpg
 
+from backend.auth import invitations
+from backend.auth import service as auth_service
 from backend.auth.schemas import UserRead
 from backend.auth.service import CurrentUser
 from backend.chat.hub import QUEUE_CHANNEL, chat_channel
 from backend.chat.repository import ChatRepository
-from backend.chat.schemas import MAX_TEXT_CHARS, ChatRead, MessageRead, SourceRead
+from backend.chat.schemas import (
+    MAX_TEXT_CHARS,
+    ChatCreate,
+    ChatRead,
+    InvitationSessionRead,
+    InvitedChatRead,
+    MessageRead,
+    SourceRead,
+)
 from backend.chat.writer import PendingMessage, Sender, StoredMessage
 from backend.core.context import AppContext
 from backend.core.crypto import DecryptionError
@@ -153,15 +163,44 @@ async def _visible_chat(conn: asyncpg.Connection, user: CurrentUser, chat_id: UU
     return row
 
 
-async def create_chat(ctx: AppContext, user: CurrentUser) -> ChatRead:
-    """Open a chat for a customer; it waits in the supporters' queue."""
-    if user.is_staff:
-        raise Forbidden("Supporters create chats for customers with an invitation.")
-    async with ctx.pool.acquire() as conn:
-        chat_id = await ChatRepository(conn).insert_chat(user.id, "open")
+async def create_chat(
+    ctx: AppContext, user: CurrentUser, body: ChatCreate, base_url: str
+) -> ChatRead | InvitedChatRead:
+    """A customer opens a chat (it waits in the queue); a supporter opens one for a customer by invitation."""
+    if not user.is_staff:
+        if body.customer_display_name is not None:
+            raise Invalid("customer_display_name: only supporters open chats for someone else")
+        async with ctx.pool.acquire() as conn:
+            chat_id = await ChatRepository(conn).insert_chat(user.id, "open")
+            chat = await _load_chat(conn, chat_id)
+        await _publish_chat(ctx, chat)
+        return chat
+    if body.customer_display_name is None:
+        raise Invalid("customer_display_name: required when a supporter opens a chat")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        customer = await auth_service.create_invited_guest(conn, body.customer_display_name)
+        # The supporter who invites the customer holds the chat from the start.
+        chat_id = await ChatRepository(conn).insert_chat(customer.id, "assigned", supporter_id=user.id)
+        token = await invitations.create(
+            conn,
+            chat_id=chat_id,
+            customer_id=customer.id,
+            created_by=user.id,
+            ttl_hours=ctx.settings.invitation_ttl_hours,
+        )
         chat = await _load_chat(conn, chat_id)
     await _publish_chat(ctx, chat)
-    return chat
+    base = (ctx.settings.public_url or base_url).rstrip("/")
+    return InvitedChatRead(chat=chat, invite_url=f"{base}/?invite={token}")
+
+
+async def accept_invitation(ctx: AppContext, token: str) -> InvitationSessionRead:
+    """Use an invitation link: a session for its customer, in its chat."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        customer_id, chat_id = await invitations.consume(conn, token)
+        session = await auth_service.invited_session(ctx, conn, customer_id)
+        chat = await _load_chat(conn, chat_id)
+    return InvitationSessionRead(**session.model_dump(), chat=chat)
 
 
 async def list_chats(ctx: AppContext, user: CurrentUser, status: str | None, limit: int) -> list[ChatRead]:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     http_message_burst: int = Field(default=100, ge=1)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
 
+    invitation_ttl_hours: float = Field(default=24.0, gt=0)
     archive_after_days: int = Field(default=7, ge=0)
     public_url: str = ""
 
