@@ -34,7 +34,11 @@ def _as_user(session: dict[str, Any]) -> CurrentUser:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schedule=schedules, pause_every=st.integers(1, 10))
 def test_seq_is_gapless_under_concurrent_writers(
-    live_server: LiveServer, api: Api, supporter: dict[str, Any], schedule: list[tuple[int, int]], pause_every: int
+    live_server: LiveServer,
+    api: Api,
+    supporter: dict[str, Any],
+    schedule: list[tuple[int, int]],
+    pause_every: int,
 ) -> None:
     customer = api.guest("Prop")
     chat = api.new_chat(customer["token"])
