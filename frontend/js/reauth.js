@@ -50,7 +50,8 @@ export class ReauthDialog {
     this.guestBox.hidden = mode !== "guest";
     this.form.hidden = mode !== "login";
     this.startOverButton.hidden = mode === "guest" || mode === "login";
-    this.#setError("");
+    // Nothing to sign in with (e.g. an invitation's session): only starting over is left.
+    this.#setError(mode === "guest" || mode === "login" ? "" : t("reauth.failed"));
     byId("reauth-username").value = this.username() || "";
     byId("reauth-password").value = "";
     if (!this.dialog.open) this.dialog.showModal();

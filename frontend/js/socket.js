@@ -60,9 +60,18 @@ export class ChatSocket {
     this.pumpTimer = null;
     this.lastFrameAt = 0;
     this.pingAt = 0;
-    this.watchdog = setInterval(() => this.#checkAlive(), 5000);
+    this.watchdog = null;
     window.addEventListener("online", () => {
       if (this.state === "waiting") this.#connectSoon(0);
+    });
+    document.addEventListener("visibilitychange", () => {
+      // Back from sleep or a background tab: check at once that the connection still lives.
+      if (document.visibilityState !== "visible") return;
+      if (this.state === "waiting") this.#connectSoon(0);
+      else if (this.state === "ready" && Date.now() - this.lastFrameAt > HEARTBEAT_GRACE_MS) {
+        this.pingAt = Date.now();
+        this.#send({ type: "ping" });
+      }
     });
   }
 
@@ -77,6 +86,8 @@ export class ChatSocket {
   stop() {
     this.state = "stopped";
     this.#clearTimers();
+    clearInterval(this.watchdog);
+    this.watchdog = null;
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
@@ -154,6 +165,8 @@ export class ChatSocket {
     this.outbox.push(entry);
     this.#saveOutbox();
     this.#sendEntry(entry);
+    // The message ends this bout of typing: the next keystroke is reported at once.
+    this.lastTyping.delete(chatId);
     return entry;
   }
 
@@ -186,6 +199,7 @@ export class ChatSocket {
   }
 
   #connect() {
+    if (!this.watchdog) this.watchdog = setInterval(() => this.#checkAlive(), 5000);
     const token = this.getToken();
     if (!token) {
       this.#authFailed();

@@ -6,8 +6,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, Route, expect
 
 from .conftest import SCREENSHOTS, ChatUI
 
@@ -43,6 +44,9 @@ async def test_customer_and_supporter_talk_until_the_supporter_ends_the_chat(
     await expect(customer.get_by_test_id("typing")).to_be_visible()
     await expect(customer.get_by_test_id("typing")).to_contain_text("is typing")
     await console.get_by_test_id("message-input").fill("")
+    await customer.get_by_test_id("message-input").press_sequentially("One more th", delay=30)
+    await expect(console.get_by_test_id("typing")).to_have_text("Erika Mustermann is typing…")
+    await customer.get_by_test_id("message-input").fill("")
 
     lines = [
         (console, "Hi Erika, let me check that for you."),
@@ -122,3 +126,36 @@ async def test_a_closed_chat_offers_a_new_one(ui: ChatUI, supporter_account: tup
     await expect(
         console.locator(f"[data-testid=queue-list] [data-chat-id='{await ui.chat_id(customer)}']")
     ).to_be_visible()
+
+
+async def test_an_invitation_link_opens_its_chat_and_an_old_one_says_so(
+    ui: ChatUI, base_url: str, http: httpx.AsyncClient
+) -> None:
+    guest = await http.post("/api/auth/guest", json={"display_name": "Ida Invited"})
+    assert guest.status_code == 201, guest.text
+    session = guest.json()
+    created = await http.post("/api/chats", json={}, headers={"Authorization": f"Bearer {session['token']}"})
+    assert created.status_code == 201, created.text
+    chat = created.json()
+    accepted = {**{k: session[k] for k in ("token", "expires_at", "user")}, "chat": chat}
+
+    async def answer_invitations(page: Page) -> None:
+        # Stands in for the server's invitation endpoint: one good link, one used one.
+        async def fulfill(route: Route) -> None:
+            if route.request.url.endswith("/api/invitations/good-link/accept"):
+                await route.fulfill(status=200, json=accepted)
+            else:
+                await route.fulfill(status=410, json={"detail": "used", "code": "invitation_used"})
+
+        await page.route("**/api/invitations/*/accept", fulfill)
+
+    page = await ui.open_page(f"{base_url}/?invite=good-link", setup=answer_invitations)
+    await page.locator("#chat-view:not([hidden]) [data-testid=chat-status][data-status]").wait_for()
+    assert await ui.chat_id(page) == chat["id"]
+    assert "invite" not in page.url
+    await ui.send(page, "I got your link")
+    await ui.wait_for_message(page, "I got your link")
+
+    used = await ui.open_page(f"{base_url}/?invite=used-link", setup=answer_invitations)
+    await expect(used.get_by_test_id("notice")).to_contain_text("expired or was already used")
+    await expect(used.get_by_test_id("guest-form")).to_be_visible()
