@@ -1,0 +1,78 @@
+"""The command line: create-user, migrate, and serve's refusal of unusable secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from backend.__main__ import build_parser, main
+from tests.conftest import Api, LiveServer
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, new_database: Callable[[], str], tmp_path: Path) -> str:
+    url = new_database()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BCRYPT_ROUNDS", "4")
+    return url
+
+
+def test_create_user_then_log_in(
+    cli_env: str, capsys: pytest.CaptureFixture[str], start_server: Callable[..., LiveServer]
+) -> None:
+    assert main(["create-user", "--username", "lena", "--password", "lang genug 123", "--role", "admin"]) == 0
+    assert "created admin lena" in capsys.readouterr().out
+    server = start_server(database_url=cli_env)
+    session = Api(server.url).login("LENA", "lang genug 123")
+    assert session["user"]["role"] == "admin" and session["user"]["display_name"] == "lena"
+
+
+def test_create_user_refuses_bad_input(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["create-user", "--username", "kurz", "--password", "short"]) == 1
+    assert "at least 8 bytes" in capsys.readouterr().err
+    assert main(["create-user", "--username", "bad name!", "--password", "long enough"]) == 1
+    assert "username" in capsys.readouterr().err
+    assert main(["create-user", "--username", "twice", "--password", "long enough"]) == 0
+    assert main(["create-user", "--username", "TWICE", "--password", "long enough"]) == 1
+    assert "taken" in capsys.readouterr().err
+
+
+def test_create_user_without_password_and_terminal(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUPPORT_CHAT_PASSWORD", raising=False)
+    assert main(["create-user", "--username", "nopass"]) == 2
+    assert "--password" in capsys.readouterr().err
+
+
+def test_migrate_is_idempotent(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_serve_refuses_a_short_jwt_secret(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", "too short")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "at least 32 bytes" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_short_message_key(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESSAGE_KEYS", "k1:c2hvcnQ")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "at least 32" in capsys.readouterr().err
+
+
+def test_every_command_has_help() -> None:
+    parser = build_parser()
+    for command in ("serve", "create-user", "migrate"):
+        with pytest.raises(SystemExit) as shown:
+            parser.parse_args([command, "--help"])
+        assert shown.value.code == 0
