@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -15,10 +15,24 @@ from .conftest import SCREENSHOTS, ChatUI
 pytestmark = pytest.mark.e2e
 
 
+async def waiting_customer(base_url: str, name: str) -> None:
+    """Another customer who waits in the queue (so the screenshot shows one)."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        guest = (await http.post("/api/auth/guest", json={"display_name": name})).json()
+        auth = {"Authorization": f"Bearer {guest['token']}"}
+        chat = (await http.post("/api/chats", json={}, headers=auth)).json()
+        if chat["status"] == "bot":
+            await http.post(f"/api/chats/{chat['id']}/escalate", headers=auth)
+
+
 async def test_customer_and_supporter_talk_until_the_supporter_ends_the_chat(
-    ui: ChatUI, supporter_account: tuple[str, str]
+    start_server: Callable[..., Any], open_page: Callable[..., Awaitable[Page]]
 ) -> None:
-    console = await ui.open_console(*supporter_account)
+    # A server of its own, so the screenshots show this conversation and nothing else.
+    server = start_server(guest_rate_per_minute=100_000)
+    ui = ChatUI(server.url, open_page)
+    console = await ui.open_console(*server.make_staff(display_name="Sam Berger"))
+    await waiting_customer(server.url, "Jonas Weber")
     customer = await ui.start_customer("Erika Mustermann")
     await expect(customer.get_by_test_id("chat-status")).to_have_text("Waiting for supporter")
     chat_id = await ui.chat_id(customer)
