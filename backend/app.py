@@ -161,11 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if FRONTEND_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
 
-        @app.get("/", include_in_schema=False)
+        @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
         async def customer_page() -> FileResponse:
             return FileResponse(FRONTEND_DIR / "index.html")
 
-        @app.get("/console", include_in_schema=False)
+        @app.api_route("/console", methods=["GET", "HEAD"], include_in_schema=False)
         async def console_page() -> FileResponse:
             return FileResponse(FRONTEND_DIR / "console.html")
 
