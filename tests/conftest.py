@@ -4,6 +4,7 @@ and real uvicorn servers on 127.0.0.1 running in a thread of the test process.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -33,6 +34,22 @@ from backend.core.server import uvicorn_config
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TEMPLATE_DB = "support_chat_template"
 TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo configure_logging() after a test: its handlers would write to pytest's closed capture."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
