@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,7 +40,25 @@ class Connection:
     it sent: older or repeated events are dropped, and a gap (an event that overtook one
     still in flight, or a subscription racing the live stream) is filled from the database.
     So the client sees every message once, in seq order.
+
+    The task that drains the queue exists only while there is something to send, so an
+    idle socket costs no task.
     """
+
+    __slots__ = (
+        "_backlog",
+        "_last_chat_frame",
+        "_last_seq",
+        "_on_close_request",
+        "_on_dropped",
+        "_queue",
+        "_queue_size",
+        "_sender",
+        "channels",
+        "dropped",
+        "user",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -54,7 +73,9 @@ class Connection:
         self.websocket = websocket
         self.user = user
         self.channels: set[str] = set()
-        self._queue: asyncio.Queue[Event | Sync | str] = asyncio.Queue(maxsize=queue_size)
+        self._queue: deque[Event | Sync | str] = deque()
+        self._queue_size = queue_size
+        self._sender: asyncio.Task[None] | None = None
         self._backlog = backlog
         self._on_close_request = on_close_request
         self._on_dropped = on_dropped
@@ -66,33 +87,54 @@ class Connection:
         """Queue something to send; a reader too slow to keep up is dropped, not waited for."""
         if self.dropped:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._queue_size:
             self.dropped = True
             self._on_dropped()
             self._on_close_request(CLOSE_SLOW_CONSUMER, "too slow to read; reconnect")
+            return
+        self._queue.append(item)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._drain())
 
     def push_close(self, code: int, reason: str = "server shutting down") -> None:
         """Ask the socket's session to close with a code."""
         self._on_close_request(code, reason)
+
+    def stop(self) -> None:
+        """Stop sending (the socket is closing)."""
+        self.dropped = True
+        self._queue.clear()
+        if self._sender is not None:
+            self._sender.cancel()
 
     def forget_chat(self, chat_id: str) -> None:
         """Stop tracking a chat after unsubscribing."""
         self._last_seq.pop(chat_id, None)
         self._last_chat_frame.pop(chat_id, None)
 
-    async def run(self) -> None:
-        """Send queued items until cancelled."""
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, str):
-                await self.websocket.send_text(item)
-            elif isinstance(item, Sync):
-                self._last_seq[item.chat_id] = item.after
-                await self._catch_up(item.chat_id)
-            else:
-                await self._send_event(item)
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                item = self._queue.popleft()
+                if isinstance(item, str):
+                    await self.websocket.send_text(item)
+                elif isinstance(item, Sync):
+                    self._last_seq[item.chat_id] = item.after
+                    await self._catch_up(item.chat_id)
+                else:
+                    await self._send_event(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The peer went away mid-send, or the database failed a catch-up: end this socket;
+            # the client resumes by seq when it reconnects.
+            log.debug("sending failed: %r", exc)
+            self.dropped = True
+            self._on_close_request(
+                1011 if not isinstance(exc, (OSError, RuntimeError)) else 1006, "send failed"
+            )
+        finally:
+            self._sender = None
 
     async def _send_event(self, event: Event) -> None:
         if event.revoke_jti is not None:

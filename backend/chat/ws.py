@@ -87,19 +87,24 @@ class SocketSession:
         self.conn: Connection | None = None
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
-        self._close_requested = asyncio.Event()
+        self._closing = False
+        self._main: asyncio.Task[Any] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._bucket = TokenBucket(ctx.settings.ws_frame_rate, ctx.settings.ws_frame_burst)
 
     def request_close(self, code: int, reason: str = "") -> None:
-        """Ask the session to close with a code (from another task or the hub)."""
-        if not self._close_requested.is_set():
-            self.close_code, self.close_reason = code, reason
-            self._close_requested.set()
+        """Close with a code (from the hub, a timer or the sender): ends the receive loop."""
+        if self._closing:
+            return
+        self._closing = True
+        self.close_code, self.close_reason = code, reason
+        if self._main is not None and self._main is not asyncio.current_task():
+            self._main.cancel()
 
     async def run(self) -> None:
         """Serve the socket until the client leaves or the server closes it."""
-        tasks: list[asyncio.Task[Any]] = []
+        self._main = asyncio.current_task()
         try:
             user = await self._authenticate()
             self.conn = Connection(
@@ -112,40 +117,45 @@ class SocketSession:
                 on_close_request=self.request_close,
                 on_dropped=self.ctx.metrics.slow_consumers.inc,
             )
-            if self.conn is not None:
-                self.ctx.hub.register(self.conn)
-                await self.ctx.hub.attach(self.conn, user_channel(user.id))
+            self.ctx.hub.register(self.conn)
+            await self.ctx.hub.attach(self.conn, user_channel(user.id))
             await self.websocket.send_text(
                 json.dumps({"type": "ready", "user": user.read().model_dump(mode="json")}, ensure_ascii=False)
             )
-            tasks = [
-                asyncio.create_task(self._receive_loop(), name="ws-receive"),
-                asyncio.create_task(self.conn.run(), name="ws-send"),
-                asyncio.create_task(self._watch_expiry(), name="ws-expiry"),
-                asyncio.create_task(self._close_requested.wait(), name="ws-close-request"),
-            ]
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                exc = task.exception()
-                if isinstance(exc, _Closing):
-                    self.request_close(exc.code, exc.reason)
-                elif exc is not None and not isinstance(exc, (ConnectionError, RuntimeError)):
-                    log.error("socket task %s failed: %r", task.get_name(), exc)
-                    self.request_close(1011, "internal error")
+            self._schedule_expiry()
+            # The receive loop runs in this task itself; request_close() cancels it.
+            await self._receive_loop()
         except _Closing as closing:
             self.request_close(closing.code, closing.reason)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise  # the server itself is stopping this task
+        except Exception as exc:
+            log.error("socket failed: %r", exc)
+            self.request_close(1011, "internal error")
         finally:
-            for task in [*tasks, *self._in_flight]:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            for task in list(self._in_flight):
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
             if self.conn is not None:
+                self.conn.stop()
                 self.ctx.hub.unregister(self.conn)
             self.ctx.metrics.ws_closed.labels(str(self.close_code)).inc()
             if self.websocket.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.websocket.close(self.close_code, self.close_reason)
+
+    def _schedule_expiry(self) -> None:
+        """Close with 4401 the moment the socket's token expires (re-armed by a new auth frame)."""
+        assert self.conn is not None
+        if self._expiry is not None:
+            self._expiry.cancel()
+        loop = asyncio.get_running_loop()
+        remaining = (self.conn.user.expires_at - datetime.now(UTC)).total_seconds()
+        self._expiry = loop.call_at(
+            loop.time() + max(0.0, remaining), self.request_close, 4401, "token_expired"
+        )
 
     async def _receive_text(self) -> str:
         message = await self.websocket.receive()
@@ -180,14 +190,6 @@ class SocketSession:
             return await auth_service.authenticate(self.ctx, frame.token)
         except AppError as exc:
             raise _Closing(CLOSE_UNAUTHORIZED, exc.code) from None
-
-    async def _watch_expiry(self) -> None:
-        assert self.conn is not None
-        while True:
-            remaining = (self.conn.user.expires_at - datetime.now(UTC)).total_seconds()
-            if remaining <= 0:
-                raise _Closing(CLOSE_UNAUTHORIZED, "token_expired")
-            await asyncio.sleep(min(remaining, 30.0))
 
     async def _receive_loop(self) -> None:
         assert self.conn is not None
@@ -255,6 +257,7 @@ class SocketSession:
         if user.id != self.conn.user.id:
             raise _Closing(CLOSE_UNAUTHORIZED, "a socket keeps its user")
         self.conn.user = user
+        self._schedule_expiry()
         self.conn.push(json.dumps({"type": "ready", "user": user.read().model_dump(mode="json")}))
 
     async def _ack(self, future: asyncio.Future[StoredMessage], client_msg_id: str) -> None:

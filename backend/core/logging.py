@@ -29,7 +29,8 @@ class DropWebSocketAccessLines(logging.Filter):
     """uvicorn logs every WebSocket handshake with its query string; the app logs what matters."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and '"WebSocket ' in record.msg)
+        message = record.msg if isinstance(record.msg, str) else ""
+        return '"WebSocket ' not in message and message not in ("connection open", "connection closed")
 
 
 def configure_logging(log_dir: Path, level: str = "INFO") -> None:

@@ -27,6 +27,9 @@ def uvicorn_config(
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        # Compression would cost each socket a zlib state (hundreds of KiB with browsers' window
+        # sizes) to shrink messages of a few hundred bytes: off.
+        ws_per_message_deflate=False,
         log_config=None,
         access_log=False,
         proxy_headers=True,
