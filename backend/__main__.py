@@ -1,4 +1,4 @@
-"""The command line: serve, create-user, migrate."""
+"""The command line: serve, create-user, migrate, rotate-keys, key-usage, generate-key."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -58,16 +59,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[object]]) -> object:
+async def _with_pool(
+    settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[object]], *, migrate: bool = True
+) -> object:
     from backend.core import db
 
     url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
     try:
         pool = await db.create_pool(url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                await db.ensure_vector_extension(conn)
-                await db.migrate(conn)
+            if migrate:
+                async with pool.acquire() as conn:
+                    await db.ensure_vector_extension(conn)
+                    await db.migrate(conn)
             return await work(pool)
         finally:
             await pool.close()
@@ -123,6 +127,152 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Print security events, newest first."""
+    from backend.core import audit
+
+    async def work(pool: asyncpg.Pool) -> object:
+        async with pool.acquire() as conn:
+            return await audit.read(conn, action=args.action, target=args.target, limit=args.limit)
+
+    rows = asyncio.run(_with_pool(_settings(), work))
+    for row in rows:  # type: ignore[attr-defined]
+        details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
+        print(
+            f"{row['at'].isoformat()} {row['action']:<20} actor={row['actor_id'] or '-'} "
+            f"target={row['target'] or '-'} address={row['address'] or '-'} {details}".rstrip()
+        )
+    return 0
+
+
+def cmd_set_disabled(args: argparse.Namespace) -> int:
+    """Disable or enable an account by username (its sessions end when disabled)."""
+    from backend.auth.repository import AuthRepository
+    from backend.core import audit
+
+    disabled = args.command == "disable-user"
+
+    async def work(pool: asyncpg.Pool) -> object:
+        async with pool.acquire() as conn, conn.transaction():
+            repo = AuthRepository(conn)
+            user = await repo.user_by_username(args.username)
+            if user is None:
+                return None
+            await repo.set_disabled(user["id"], disabled)
+            if disabled:
+                await repo.revoke_all_tokens(user["id"])
+            await audit.record(conn, "user_disabled" if disabled else "user_enabled", target=str(user["id"]))
+            return user["id"]
+
+    user_id = asyncio.run(_with_pool(_settings(), work))
+    if user_id is None:
+        print(f"error: no user {args.username!r}", file=sys.stderr)
+        return 1
+    print(f"{'disabled' if disabled else 'enabled'} {args.username} ({user_id})")
+    return 0
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("the batch size is 1 to 100000")
+    return value
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt the messages under older keys with the active (first) key of MESSAGE_KEYS."""
+    from backend.chat import rotation
+    from backend.core.secrets import SecretConfigError, load_keyring
+
+    settings = _settings()
+    try:
+        keyring = load_keyring(settings)
+    except SecretConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def show(step: rotation.RotationProgress) -> None:
+        for failure in step.failures:
+            print(f"message {failure.message_id} skipped: {failure.reason}", file=sys.stderr, flush=True)
+        print(step.line(), flush=True)
+
+    async def work(pool: asyncpg.Pool) -> object:
+        return await rotation.rotate_keys(pool, keyring, batch_size=args.batch_size, progress=show)
+
+    result = asyncio.run(_with_pool(settings, work))
+    assert isinstance(result, rotation.RotationResult)
+    print("\n".join(result.summary_lines()))
+    if result.failures:
+        print(f"error: {len(result.failures)} messages could not be re-encrypted", file=sys.stderr)
+        return 1
+    if result.usage.remaining:
+        print(
+            f"error: {result.usage.remaining} messages still use older keys (locked meanwhile, or a node "
+            "still writes with an older key); run rotate-keys again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_key_usage(_: argparse.Namespace) -> int:
+    """Print how many messages each key id encrypted (read-only)."""
+    from backend.chat import rotation
+    from backend.core.secrets import SecretConfigError, load_keyring
+
+    settings = _settings()
+    try:
+        keyring = load_keyring(settings)
+    except SecretConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(pool: asyncpg.Pool) -> object:
+        return await rotation.key_usage(pool, keyring)
+
+    try:
+        usage = asyncio.run(_with_pool(settings, work, migrate=False))
+    except asyncpg.UndefinedTableError:
+        print("error: the database has no schema yet; run migrate", file=sys.stderr)
+        return 2
+    assert isinstance(usage, rotation.KeyUsage)
+    print("\n".join(usage.lines()))
+    if usage.unknown:
+        print(
+            f"error: messages use keys missing from MESSAGE_KEYS: {', '.join(usage.unknown)}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def cmd_generate_key(args: argparse.Namespace) -> int:
+    """Print a fresh `id:key` entry for MESSAGE_KEYS."""
+    from backend.core.crypto import KeyConfigError, KeyRing
+    from backend.core.secrets import SecretConfigError, load_keyring
+
+    key_id = args.id or datetime.now(UTC).strftime("k%Y%m%d")
+    spec = KeyRing.generate_spec(key_id)
+    try:
+        KeyRing.parse(spec)
+    except KeyConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        configured = load_keyring(_settings()).keys
+    except SecretConfigError:
+        configured = {}
+    if key_id in configured:
+        print(f"error: MESSAGE_KEYS already has a key {key_id!r}; choose another --id", file=sys.stderr)
+        return 2
+    print(spec)
+    print(
+        "put it first in MESSAGE_KEYS on every node (keep the old keys after it), restart them, "
+        "then run rotate-keys",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="support-chat", description="AI-assisted customer support chat")
@@ -144,6 +294,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(func=cmd_migrate)
+
+    rotate = sub.add_parser("rotate-keys", help="re-encrypt messages under older keys with the active key")
+    rotate.add_argument("--batch-size", type=_batch_size, default=500, help="messages per transaction")
+    rotate.set_defaults(func=cmd_rotate_keys)
+
+    usage = sub.add_parser("key-usage", help="count messages per message key id")
+    usage.set_defaults(func=cmd_key_usage)
+
+    generate = sub.add_parser("generate-key", help="print a fresh MESSAGE_KEYS entry")
+    generate.add_argument("--id", default=None, help="key id (default: k and today's date, e.g. k20250101)")
+    generate.set_defaults(func=cmd_generate_key)
+
+    audit_cmd = sub.add_parser("audit", help="print security events, newest first")
+    audit_cmd.add_argument(
+        "--action", default=None, help="only this event (login_failed, user_disabled, ...)"
+    )
+    audit_cmd.add_argument("--target", default=None, help="only events about this target")
+    audit_cmd.add_argument("--limit", type=int, default=50)
+    audit_cmd.set_defaults(func=cmd_audit)
+
+    for name, text in (
+        ("disable-user", "disable an account (its sessions end)"),
+        ("enable-user", "enable it again"),
+    ):
+        toggle = sub.add_parser(name, help=text)
+        toggle.add_argument("--username", required=True)
+        toggle.set_defaults(func=cmd_set_disabled)
     return parser
 
 

@@ -14,9 +14,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from backend.auth.limits import LoginPolicy
 from backend.auth.passwords import PasswordHasher
 from backend.auth.router import router as auth_router
 from backend.auth.tokens import TokenCodec
+from backend.chat import rotation
 from backend.chat import service as chat_service
 from backend.chat.hub import Hub
 from backend.chat.router import invitations_router
@@ -61,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await db.ensure_vector_extension(conn)
             await db.migrate(conn)
+        await rotation.check_key_ids(pool, secrets.keyring)
         metrics: Metrics = app.state.metrics
         broker = make_broker(settings)
         hub = Hub(broker, metrics)
@@ -82,6 +85,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             writer=writer,
             guest_limiter=KeyedLimiter(settings.guest_rate_per_minute / 60.0, settings.guest_rate_per_minute),
             message_limiter=KeyedLimiter(settings.http_message_rate, settings.http_message_burst),
+            login_policy=LoginPolicy(
+                account_failures=settings.login_account_failures,
+                address_failures=settings.login_address_failures,
+                lock_seconds=settings.login_lock_seconds,
+                max_lock_seconds=settings.login_max_lock_seconds,
+            ),
         )
         ctx_holder.append(ctx)
         app.state.ctx = ctx

@@ -46,6 +46,16 @@ async def get_staff_user(user: CurrentUserDep) -> CurrentUser:
 StaffUser = Annotated[CurrentUser, Depends(get_staff_user)]
 
 
+async def get_admin_user(user: CurrentUserDep) -> CurrentUser:
+    """The caller, who must be an admin (403 otherwise)."""
+    if user.role != "admin":
+        raise Forbidden("Only admins can do this.")
+    return user
+
+
+AdminUser = Annotated[CurrentUser, Depends(get_admin_user)]
+
+
 def client_address(request: Request) -> str:
     """The peer address (uvicorn applies trusted proxy headers before this)."""
     return request.client.host if request.client is not None else "unknown"

@@ -125,3 +125,74 @@ class AuthRepository:
     async def set_resume_hash(self, user_id: UUID, token_hash: bytes) -> None:
         """Give a guest a new resume token."""
         await self.conn.execute("UPDATE users SET resume_token_hash = $2 WHERE id = $1", user_id, token_hash)
+
+    async def locked_until(self, keys: list[str]) -> datetime | None:
+        """The latest lock end among these throttle keys that is still in the future."""
+        until: datetime | None = await self.conn.fetchval(
+            "SELECT max(locked_until) FROM login_throttle"
+            " WHERE key = ANY($1::text[]) AND locked_until > now()",
+            keys,
+        )
+        return until
+
+    async def count_failure(
+        self, key: str, *, limit: int, lock_seconds: float, max_lock_seconds: float, memory_seconds: float
+    ) -> None:
+        """Add a failure; from `limit` on, lock for lock_seconds doubled per extra failure, capped."""
+        await self.conn.execute(
+            "INSERT INTO login_throttle AS t (key, failures, last_failure) VALUES ($1, 1, now())"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " failures = CASE WHEN t.last_failure < now() - make_interval(secs => $2::float8) THEN 1"
+            " ELSE t.failures + 1 END,"
+            " last_failure = now()",
+            key,
+            memory_seconds,
+        )
+        await self.conn.execute(
+            "UPDATE login_throttle SET locked_until = now() + make_interval(secs =>"
+            " least($4::float8, $3::float8 * power(2, least(failures - $2, 20))))"
+            " WHERE key = $1 AND failures >= $2",
+            key,
+            limit,
+            lock_seconds,
+            max_lock_seconds,
+        )
+
+    async def clear_failures(self, key: str) -> None:
+        """Forget a key's failures and lock."""
+        await self.conn.execute("DELETE FROM login_throttle WHERE key = $1", key)
+
+    async def revoke_all_tokens(self, user_id: UUID, except_jti: UUID | None = None) -> int:
+        """Kill every live token of a user, but one."""
+        status: str = await self.conn.execute(
+            "UPDATE tokens SET revoked_at = now()"
+            " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
+            " AND ($2::uuid IS NULL OR jti <> $2)",
+            user_id,
+            except_jti,
+        )
+        return int(status.split()[-1])
+
+    async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        """Store a new password hash."""
+        await self.conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+    async def set_disabled(self, user_id: UUID, disabled: bool) -> asyncpg.Record | None:
+        """Disable or enable a user; returns the user, None when unknown."""
+        return await self.conn.fetchrow(
+            "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) ELSE NULL END"
+            " WHERE id = $1 RETURNING id, username, display_name, role, disabled_at",
+            user_id,
+            disabled,
+        )
+
+    async def list_users(self, role: str | None, limit: int) -> list[asyncpg.Record]:
+        """Accounts with a username (not guests), optionally of one role."""
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT id, username, display_name, role, disabled_at, created_at FROM users"
+            " WHERE username IS NOT NULL AND ($1::text IS NULL OR role = $1)"
+            " ORDER BY lower(username) LIMIT $2",
+            role,
+            limit,
+        )
+        return rows

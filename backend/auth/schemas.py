@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -73,3 +73,28 @@ class GuestSessionRead(SessionRead):
     """A new guest session, with the token that lets the guest come back."""
 
     resume_token: str = Field(description="Keep it: POST /api/auth/guest/resume gives a new session with it.")
+
+
+class PasswordChange(InputModel):
+    """The current password and the new one."""
+
+    current_password: Password
+    new_password: Password
+
+
+class AccountRead(UserRead):
+    """An account as admins see it."""
+
+    disabled: bool
+
+
+class AuditEventRead(BaseModel):
+    """One security event."""
+
+    id: int
+    at: datetime
+    action: str
+    actor_id: UUID | None
+    target: str | None
+    address: str | None
+    details: dict[str, Any]

@@ -12,20 +12,33 @@ from uuid import UUID
 import asyncpg
 from pydantic import TypeAdapter, ValidationError
 
+from backend.auth import limits
 from backend.auth.passwords import PasswordHasher, check_password_policy
 from backend.auth.repository import AuthRepository
 from backend.auth.schemas import (
+    AccountRead,
+    AuditEventRead,
     GuestCreate,
     GuestResumeCreate,
     GuestSessionRead,
     LoginCreate,
+    PasswordChange,
     RegisterCreate,
     SessionRead,
     Username,
     UserRead,
 )
+from backend.core import audit
 from backend.core.context import AppContext
-from backend.core.errors import Invalid, InvalidCredentials, RateLimited, TokenInvalid, UsernameTaken
+from backend.core.errors import (
+    Forbidden,
+    Invalid,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    TokenInvalid,
+    UsernameTaken,
+)
 from backend.core.pubsub import Event
 from backend.core.timefmt import local
 
@@ -161,16 +174,31 @@ async def register(ctx: AppContext, body: RegisterCreate) -> SessionRead:
         return await _issue(ctx, conn, user)
 
 
-async def login(ctx: AppContext, body: LoginCreate) -> SessionRead:
-    """Check a username and password and open a session."""
+async def login(ctx: AppContext, body: LoginCreate, address: str) -> SessionRead:
+    """Check a username and password and open a session; repeated failures lock for a while."""
+    keys = [limits.account_key(body.username), limits.address_key(address)]
     async with ctx.pool.acquire() as conn:
+        wait = await limits.seconds_locked(conn, keys)
+        if wait:
+            await audit.record(conn, "login_locked", target=body.username[:64], address=address)
+            raise RateLimited(wait, "Too many failed logins; try again later.")
         user = await AuthRepository(conn).user_by_username(body.username)
     # Verify even for unknown users, so timing does not tell which usernames exist.
     ok = await ctx.hasher.verify(body.password, user["password_hash"] if user is not None else None)
     if user is None or not ok or user["disabled_at"] is not None:
-        log.info("login failed")
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await limits.record_failure(conn, ctx.login_policy, body.username, address)
+            await audit.record(
+                conn,
+                "login_failed",
+                actor_id=user["id"] if user is not None else None,
+                target=body.username[:64],
+                address=address,
+            )
         raise InvalidCredentials()
     async with ctx.pool.acquire() as conn, conn.transaction():
+        await limits.record_success(conn, body.username)
+        await audit.record(conn, "login_ok", actor_id=user["id"], address=address)
         return await _issue(ctx, conn, user)
 
 
@@ -185,9 +213,99 @@ async def refresh(ctx: AppContext, current: CurrentUser) -> SessionRead:
 
 async def logout(ctx: AppContext, current: CurrentUser) -> None:
     """Revoke the caller's token and close the sockets that use it."""
-    async with ctx.pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn, conn.transaction():
         await AuthRepository(conn).revoke_token(current.jti)
+        await audit.record(conn, "logout", actor_id=current.id)
     await ctx.broker.publish(user_channel(current.id), Event(revoke_jti=str(current.jti)))
+
+
+async def logout_everywhere(ctx: AppContext, current: CurrentUser) -> int:
+    """Revoke every session of the caller and close all their sockets."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        count = await AuthRepository(conn).revoke_all_tokens(current.id)
+        await audit.record(conn, "logout_all", actor_id=current.id, details={"sessions": count})
+    await ctx.broker.publish(user_channel(current.id), Event(revoke_jti="*"))
+    return count
+
+
+async def change_password(ctx: AppContext, current: CurrentUser, body: PasswordChange) -> None:
+    """Set a new password; every other session of the caller ends."""
+    async with ctx.pool.acquire() as conn:
+        user = await AuthRepository(conn).user_by_id(current.id)
+    if user is None or user["password_hash"] is None:
+        raise Forbidden("This account has no password to change.")
+    if not await ctx.hasher.verify(body.current_password, user["password_hash"]):
+        raise InvalidCredentials("The current password is wrong.")
+    new_hash = await ctx.hasher.hash(body.new_password)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        repo = AuthRepository(conn)
+        await repo.set_password_hash(current.id, new_hash)
+        count = await repo.revoke_all_tokens(current.id, except_jti=current.jti)
+        await audit.record(conn, "password_changed", actor_id=current.id, details={"sessions_ended": count})
+    await ctx.broker.publish(user_channel(current.id), Event(revoke_jti="*", keep_jti=str(current.jti)))
+
+
+async def set_disabled(ctx: AppContext, admin: CurrentUser, user_id: UUID, disabled: bool) -> AccountRead:
+    """Disable a user (their tokens die, their sockets close) or enable them again."""
+    if user_id == admin.id and disabled:
+        raise Invalid("You cannot disable your own account.")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        repo = AuthRepository(conn)
+        row = await repo.set_disabled(user_id, disabled)
+        if row is None:
+            raise NotFound("No such user.")
+        if disabled:
+            await repo.revoke_all_tokens(user_id)
+        action = "user_disabled" if disabled else "user_enabled"
+        await audit.record(conn, action, actor_id=admin.id, target=str(user_id))
+    if disabled:
+        await ctx.broker.publish(user_channel(user_id), Event(revoke_jti="*"))
+    return _account_read(row)
+
+
+async def list_accounts(ctx: AppContext, role: str | None, limit: int) -> list[AccountRead]:
+    """Accounts with a username (supporters, admins, registered customers)."""
+    async with ctx.pool.acquire() as conn:
+        rows = await AuthRepository(conn).list_users(role, limit)
+    return [_account_read(row) for row in rows]
+
+
+async def read_audit(
+    ctx: AppContext,
+    *,
+    action: str | None = None,
+    actor_id: UUID | None = None,
+    target: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEventRead]:
+    """Security events, newest first."""
+    async with ctx.pool.acquire() as conn:
+        rows = await audit.read(
+            conn, action=action, actor_id=actor_id, target=target, before_id=before_id, limit=limit
+        )
+    return [
+        AuditEventRead(
+            id=row["id"],
+            at=local(row["at"]),
+            action=row["action"],
+            actor_id=row["actor_id"],
+            target=row["target"],
+            address=row["address"],
+            details=row["details"],
+        )
+        for row in rows
+    ]
+
+
+def _account_read(row: asyncpg.Record) -> AccountRead:
+    return AccountRead(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        disabled=row["disabled_at"] is not None,
+    )
 
 
 async def create_staff_user(
@@ -216,4 +334,5 @@ async def create_staff_user(
             )
         except asyncpg.UniqueViolationError as exc:
             raise UsernameTaken() from exc
+        await audit.record(conn, "user_created", target=str(user["id"]), details={"role": role})
     return _user_read(user)

@@ -138,7 +138,8 @@ class Connection:
 
     async def _send_event(self, event: Event) -> None:
         if event.revoke_jti is not None:
-            if event.revoke_jti in ("*", str(self.user.jti)):
+            jti = str(self.user.jti)
+            if event.revoke_jti in ("*", jti) and event.keep_jti != jti:
                 self._on_close_request(4401, "session ended")
             return
         if event.frame is None or (

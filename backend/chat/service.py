@@ -26,6 +26,7 @@ from backend.chat.schemas import (
     SourceRead,
 )
 from backend.chat.writer import PendingMessage, Sender, StoredMessage
+from backend.core import audit
 from backend.core.context import AppContext
 from backend.core.crypto import DecryptionError
 from backend.core.errors import (
@@ -188,6 +189,7 @@ async def create_chat(
             created_by=user.id,
             ttl_hours=ctx.settings.invitation_ttl_hours,
         )
+        await audit.record(conn, "invitation_created", actor_id=user.id, target=str(chat_id))
         chat = await _load_chat(conn, chat_id)
     await _publish_chat(ctx, chat)
     base = (ctx.settings.public_url or base_url).rstrip("/")
@@ -199,6 +201,7 @@ async def accept_invitation(ctx: AppContext, token: str) -> InvitationSessionRea
     async with ctx.pool.acquire() as conn, conn.transaction():
         customer_id, chat_id = await invitations.consume(conn, token)
         session = await auth_service.invited_session(ctx, conn, customer_id)
+        await audit.record(conn, "invitation_accepted", actor_id=customer_id, target=str(chat_id))
         chat = await _load_chat(conn, chat_id)
     return InvitationSessionRead(**session.model_dump(), chat=chat)
 
@@ -322,7 +325,9 @@ async def assign(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
     async with ctx.pool.acquire() as conn, conn.transaction():
         await _visible_chat(conn, user, chat_id)
         changed = await ChatRepository(conn).assign(chat_id, user.id)
-        if not changed:
+        if changed:
+            await audit.record(conn, "chat_assigned", actor_id=user.id, target=str(chat_id))
+        else:
             current = await ChatRepository(conn).chat_access(chat_id)
             assert current is not None
             if current["status"] == "closed":
@@ -341,6 +346,7 @@ async def close(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> ChatRead:
         await _visible_chat(conn, user, chat_id)
         if not await ChatRepository(conn).close(chat_id):
             raise ChatClosed("This chat is already closed.")
+        await audit.record(conn, "chat_closed", actor_id=user.id, target=str(chat_id))
         chat = await _load_chat(conn, chat_id)
     await _publish_chat(ctx, chat)
     return chat

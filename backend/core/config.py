@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=60)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
+    login_account_failures: int = Field(default=10, ge=1)
+    login_address_failures: int = Field(default=30, ge=1)
+    login_lock_seconds: float = Field(default=60.0, gt=0)
+    login_max_lock_seconds: float = Field(default=900.0, gt=0)
+
     allowed_origins: str = ""
     ws_frame_rate: float = Field(default=20.0, gt=0)
     ws_frame_burst: int = Field(default=100, ge=1)
@@ -47,6 +52,8 @@ class Settings(BaseSettings):
 
     invitation_ttl_hours: float = Field(default=24.0, gt=0)
     archive_after_days: int = Field(default=7, ge=0)
+    archive_interval_seconds: int = Field(default=3600, ge=1)
+    archive_batch_size: int = Field(default=500, ge=1, le=10_000)
     public_url: str = ""
 
     llm_base_url: str | None = None

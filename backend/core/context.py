@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from backend.auth.limits import LoginPolicy
 from backend.core.config import Settings
 from backend.core.crypto import KeyRing
 from backend.core.metrics import Metrics
@@ -35,4 +36,5 @@ class AppContext:
     writer: MessageWriter
     guest_limiter: KeyedLimiter
     message_limiter: KeyedLimiter
+    login_policy: LoginPolicy = field(default_factory=LoginPolicy)
     extras: dict[str, Any] = field(default_factory=dict)

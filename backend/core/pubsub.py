@@ -12,13 +12,15 @@ class Event:
     """Something to deliver to the sockets listening on a channel.
 
     `frame` is the JSON text sent as is; `chat_id`/`seq` let a socket order and de-duplicate
-    messages; `revoke_jti` asks the sockets of a token to close (`"*"`: all of the user's).
+    messages; `revoke_jti` asks the sockets of a token to close (`"*"`: all of the user's,
+    but those of `keep_jti`).
     """
 
     frame: str | None = None
     chat_id: str | None = None
     seq: int | None = None
     revoke_jti: str | None = None
+    keep_jti: str | None = None
     exclude_user: str | None = None
 
 

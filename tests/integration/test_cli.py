@@ -76,3 +76,29 @@ def test_every_command_has_help() -> None:
         with pytest.raises(SystemExit) as shown:
             parser.parse_args([command, "--help"])
         assert shown.value.code == 0
+
+
+def test_disable_enable_and_audit_from_the_command_line(
+    cli_env: str, capsys: pytest.CaptureFixture[str], start_server: Callable[..., LiveServer]
+) -> None:
+    assert main(["create-user", "--username", "mia", "--password", "lang genug 123"]) == 0
+    server = start_server(database_url=cli_env)
+    api = Api(server.url)
+    session = api.login("mia", "lang genug 123")
+    assert main(["disable-user", "--username", "mia"]) == 0
+    assert api.call("GET", "/api/me", session["token"]).status_code == 401
+    assert (
+        api.call(
+            "POST", "/api/auth/login", json={"username": "mia", "password": "lang genug 123"}
+        ).status_code
+        == 401
+    )
+    assert main(["enable-user", "--username", "mia"]) == 0
+    assert api.login("mia", "lang genug 123")["user"]["username"] == "mia"
+    assert main(["disable-user", "--username", "nobody"]) == 1
+    capsys.readouterr()
+    assert main(["audit", "--limit", "20"]) == 0
+    out = capsys.readouterr().out
+    for action in ("user_created", "user_disabled", "user_enabled", "login_ok", "login_failed"):
+        assert action in out
+    assert "lang genug" not in out
