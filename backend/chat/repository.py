@@ -112,3 +112,61 @@ class ChatRepository:
             *columns,
         )
         return rows
+
+    async def lock_messages_not_on_key(
+        self, key_id: str, after_id: int, skip_ids: Sequence[int], limit: int
+    ) -> list[asyncpg.Record]:
+        """Lock the next messages by id whose key is not `key_id`; rows locked elsewhere are skipped."""
+        # NO KEY UPDATE, not UPDATE: foreign-key checks (a suggested reply inserted for a message)
+        # take KEY SHARE, which this lock lets through; two rotations still exclude each other.
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT id, chat_id, sender_id, content, key_id FROM messages"
+            " WHERE key_id <> $1 AND id > $2 AND NOT (id = ANY ($3::bigint[]))"
+            " ORDER BY id LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED",
+            key_id,
+            after_id,
+            list(skip_ids),
+            limit,
+        )
+        return rows
+
+    async def replace_message_contents(
+        self,
+        ids: Sequence[int],
+        contents: Sequence[bytes],
+        key_ids: Sequence[str],
+        old_key_ids: Sequence[str],
+    ) -> int:
+        """Store re-encrypted contents in one statement; only rows still under their old key change."""
+        status: str = await self.conn.execute(
+            "UPDATE messages AS m SET content = v.content, key_id = v.key_id"
+            " FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[])"
+            " AS v (id, content, key_id, old_key_id)"
+            " WHERE m.id = v.id AND m.key_id = v.old_key_id",
+            list(ids),
+            list(contents),
+            list(key_ids),
+            list(old_key_ids),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def count_messages_not_on_key(self, key_id: str) -> int:
+        """How many messages another key (or an unknown one) encrypted."""
+        count: int = await self.conn.fetchval("SELECT count(*) FROM messages WHERE key_id <> $1", key_id)
+        return count
+
+    async def key_usage(self) -> dict[str, int]:
+        """Messages per key id."""
+        rows = await self.conn.fetch("SELECT key_id, count(*) AS n FROM messages GROUP BY key_id")
+        return {row["key_id"]: row["n"] for row in rows}
+
+    async def used_key_ids(self) -> list[str]:
+        """The distinct key ids of stored messages, one index probe per id (a loose index scan)."""
+        rows = await self.conn.fetch(
+            "WITH RECURSIVE k (key_id) AS ("
+            " SELECT min(key_id) FROM messages"
+            " UNION ALL SELECT (SELECT min(m.key_id) FROM messages m WHERE m.key_id > k.key_id)"
+            " FROM k WHERE k.key_id IS NOT NULL)"
+            " SELECT key_id FROM k WHERE key_id IS NOT NULL"
+        )
+        return [row["key_id"] for row in rows]

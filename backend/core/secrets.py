@@ -65,3 +65,18 @@ def load_secrets(settings: Settings) -> Secrets:
     except ValueError as exc:
         raise SecretConfigError(str(exc)) from exc
     return Secrets(jwt_secret=jwt_text.encode("utf-8"), keyring=keyring)
+
+
+def load_keyring(settings: Settings) -> KeyRing:
+    """The configured message keys, never generating one (for maintenance commands)."""
+    if settings.message_keys is not None:
+        keys_text = settings.message_keys.get_secret_value()
+    else:
+        path = settings.data_dir / "secrets" / "message_keys"
+        if not path.exists():
+            raise SecretConfigError(f"MESSAGE_KEYS is not set and {path} does not exist")
+        keys_text = path.read_text("utf-8").strip()
+    try:
+        return KeyRing.parse(keys_text)
+    except ValueError as exc:
+        raise SecretConfigError(str(exc)) from exc
