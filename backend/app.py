@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +13,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from backend.archive import service as archive_service
+from backend.archive.router import admin_router as archive_admin_router
+from backend.archive.router import router as archive_router
 from backend.auth.limits import LoginPolicy
 from backend.auth.passwords import PasswordHasher
 from backend.auth.router import router as auth_router
@@ -64,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await db.ensure_vector_extension(conn)
             await db.migrate(conn)
         await rotation.check_key_ids(pool, secrets.keyring)
+        archive_pool = await archive_service.open_archive_pool(settings, url)
         metrics: Metrics = app.state.metrics
         broker = make_broker(settings)
         hub = Hub(broker, metrics)
@@ -91,21 +94,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 lock_seconds=settings.login_lock_seconds,
                 max_lock_seconds=settings.login_max_lock_seconds,
             ),
+            archive_pool=archive_pool,
         )
         ctx_holder.append(ctx)
         app.state.ctx = ctx
         await broker.start(hub.deliver)
         writer.start()
         housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
+        archiver = asyncio.create_task(archive_service.run_periodically(ctx), name="archiver")
         log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")
         try:
             yield
         finally:
             housekeeping.cancel()
+            archiver.cancel()
+            await asyncio.wait([archiver])
             for conn_ in list(hub.connections):
                 conn_.push_close(CLOSE_GOING_AWAY)
             await writer.stop()
             await broker.stop()
+            await archive_pool.close()
             await pool.close()
     finally:
         if embedded is not None:
@@ -113,14 +121,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _housekeeping(ctx: AppContext) -> None:
-    """Forget expired tokens once an hour."""
+    """Close sockets of revoked sessions every few seconds; forget expired tokens hourly."""
     from backend.auth.repository import AuthRepository
 
+    last_cleanup = 0.0
+    loop = asyncio.get_running_loop()
     while True:
-        with contextlib.suppress(Exception):
-            async with ctx.pool.acquire() as conn:
-                await AuthRepository(conn).delete_expired_tokens()
-        await asyncio.sleep(TOKEN_CLEANUP_SECONDS)
+        try:
+            await chat_service.close_revoked_sockets(ctx)
+            if loop.time() - last_cleanup > TOKEN_CLEANUP_SECONDS:
+                async with ctx.pool.acquire() as conn:
+                    await AuthRepository(conn).delete_expired_tokens()
+                last_cleanup = loop.time()
+        except Exception:
+            log.exception("housekeeping failed; retrying")
+        await asyncio.sleep(ctx.settings.revocation_sweep_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -140,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(chat_router)
     app.include_router(invitations_router)
+    app.include_router(archive_router)
+    app.include_router(archive_admin_router)
     app.include_router(ws_router)
 
     @app.get("/healthz", tags=["operations"])

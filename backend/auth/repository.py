@@ -196,3 +196,12 @@ class AuthRepository:
             limit,
         )
         return rows
+
+    async def live_jtis(self, jtis: list[UUID]) -> set[UUID]:
+        """Which of these tokens are still live (issued, not revoked, account enabled)."""
+        rows = await self.conn.fetch(
+            "SELECT t.jti FROM tokens t JOIN users u ON u.id = t.user_id"
+            " WHERE t.jti = ANY($1::uuid[]) AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+            jtis,
+        )
+        return {row["jti"] for row in rows}

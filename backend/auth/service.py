@@ -109,6 +109,12 @@ async def authenticate(ctx: AppContext, token: str) -> CurrentUser:
     )
 
 
+async def live_tokens(ctx: AppContext, jtis: list[UUID]) -> set[UUID]:
+    """Which of these token ids may still be used."""
+    async with ctx.pool.acquire() as conn:
+        return await AuthRepository(conn).live_jtis(jtis)
+
+
 async def start_guest(ctx: AppContext, body: GuestCreate, client_address: str) -> GuestSessionRead:
     """Create a guest customer and a session for them."""
     wait = ctx.guest_limiter.take(client_address)

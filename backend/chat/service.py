@@ -359,3 +359,21 @@ async def typing(ctx: AppContext, user: CurrentUser, chat_id: UUID) -> None:
         ensure_ascii=False,
     )
     await ctx.hub.publish(chat_channel(chat_id), Event(frame=frame, exclude_user=str(user.id)))
+
+
+async def close_revoked_sockets(ctx: AppContext) -> int:
+    """Close this node's sockets whose token was revoked or whose account was disabled.
+
+    Revocations through the API reach sockets at once (the `user:<id>` channel); this sweep
+    also catches those made elsewhere (the command line, another node without Redis).
+    """
+    connections = list(ctx.hub.connections)
+    if not connections:
+        return 0
+    live = await auth_service.live_tokens(ctx, list({conn.user.jti for conn in connections}))
+    closed = 0
+    for conn in connections:
+        if conn.user.jti not in live:
+            conn.push_close(4401, "session ended")
+            closed += 1
+    return closed

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     message_keys: SecretStr | None = None
     token_ttl_seconds: int = Field(default=3600, ge=60)
+    revocation_sweep_seconds: float = Field(default=15.0, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
     login_account_failures: int = Field(default=10, ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from backend.__main__ import build_parser, main
 from tests.conftest import Api, LiveServer
+from tests.integration.wsclient import WsClient
 
 
 @pytest.fixture
@@ -78,26 +80,31 @@ def test_every_command_has_help() -> None:
         assert shown.value.code == 0
 
 
-def test_disable_enable_and_audit_from_the_command_line(
+async def test_disable_enable_and_audit_from_the_command_line(
     cli_env: str, capsys: pytest.CaptureFixture[str], start_server: Callable[..., LiveServer]
 ) -> None:
-    assert main(["create-user", "--username", "mia", "--password", "lang genug 123"]) == 0
-    server = start_server(database_url=cli_env)
+    assert (
+        await asyncio.to_thread(main, ["create-user", "--username", "mia", "--password", "lang genug 123"])
+        == 0
+    )
+    server = start_server(database_url=cli_env, revocation_sweep_seconds=0.2)
     api = Api(server.url)
     session = api.login("mia", "lang genug 123")
-    assert main(["disable-user", "--username", "mia"]) == 0
+    socket = await WsClient.connect(server.ws_url, session["token"])
+    assert await asyncio.to_thread(main, ["disable-user", "--username", "mia"]) == 0
     assert api.call("GET", "/api/me", session["token"]).status_code == 401
+    assert await socket.closed_with(timeout=3) == 4401  # the server's sweep closes it
     assert (
         api.call(
             "POST", "/api/auth/login", json={"username": "mia", "password": "lang genug 123"}
         ).status_code
         == 401
     )
-    assert main(["enable-user", "--username", "mia"]) == 0
+    assert await asyncio.to_thread(main, ["enable-user", "--username", "mia"]) == 0
     assert api.login("mia", "lang genug 123")["user"]["username"] == "mia"
-    assert main(["disable-user", "--username", "nobody"]) == 1
+    assert await asyncio.to_thread(main, ["disable-user", "--username", "nobody"]) == 1
     capsys.readouterr()
-    assert main(["audit", "--limit", "20"]) == 0
+    assert await asyncio.to_thread(main, ["audit", "--limit", "20"]) == 0
     out = capsys.readouterr().out
     for action in ("user_created", "user_disabled", "user_enabled", "login_ok", "login_failed"):
         assert action in out
