@@ -37,4 +37,6 @@ class AppContext:
     guest_limiter: KeyedLimiter
     message_limiter: KeyedLimiter
     login_policy: LoginPolicy = field(default_factory=LoginPolicy)
+    # The archive database (closed chats moved out of the main one); None until it is opened.
+    archive_pool: asyncpg.Pool | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""SQL migrations of the archive database (applied by backend.core.db.migrate)."""
