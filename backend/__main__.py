@@ -1,4 +1,4 @@
-"""The command line: serve, create-user, migrate, rotate-keys, key-usage, generate-key."""
+"""The command line: serve, create-user, migrate, rotate-keys, key-usage, generate-key, archive, purge."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -273,6 +274,114 @@ def cmd_generate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_archive(
+    settings: Settings, work: Callable[[asyncpg.Pool, asyncpg.Pool], Awaitable[object]]
+) -> object:
+    """Run work(main pool, archive pool) with both databases migrated."""
+    from backend.archive import service as archive_service
+    from backend.core import db
+
+    url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
+    try:
+        pool = await db.create_pool(url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await db.ensure_vector_extension(conn)
+                await db.migrate(conn)
+            archive_pool = await archive_service.open_archive_pool(settings, url, max_size=2)
+            try:
+                return await work(pool, archive_pool)
+            finally:
+                await archive_pool.close()
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    """Run one archiving pass: closed chats older than ARCHIVE_AFTER_DAYS move to the archive."""
+    from datetime import timedelta
+
+    from backend.archive import service as archive_service
+
+    settings = _settings()
+    days = args.older_than_days if args.older_than_days is not None else settings.archive_after_days
+
+    def show(batch: int, total: int) -> None:
+        print(f"archived {batch} chats ({total} so far)", flush=True)
+
+    async def work(pool: asyncpg.Pool, archive_pool: asyncpg.Pool) -> object:
+        return await archive_service.archive_pass(
+            pool,
+            archive_pool,
+            older_than=timedelta(days=days),
+            batch_size=settings.archive_batch_size,
+            progress=show,
+        )
+
+    try:
+        result = asyncio.run(_with_archive(settings, work))
+    except archive_service.ArchiveConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    assert isinstance(result, archive_service.ArchiveResult)
+    if result.skipped:
+        print("another archiving pass is running; this one did nothing")
+        return 0
+    per_minute = result.chats / result.seconds * 60 if result.seconds > 0 else 0.0
+    print(
+        f"archived {result.chats} chats with {result.messages} messages, closed more than {days} days ago,"
+        f" in {result.seconds:.1f} s ({per_minute:.0f} chats/minute)"
+    )
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Erase one customer from both databases (right to erasure)."""
+    from backend.archive import service as archive_service
+    from backend.archive.schemas import PurgeRead
+    from backend.core.errors import AppError
+    from backend.core.pubsub import Broker
+
+    if not args.yes:
+        print("error: this erases the customer's data in both databases; add --yes", file=sys.stderr)
+        return 2
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool, archive_pool: asyncpg.Pool) -> object:
+        broker: Broker | None = None
+        if settings.redis_url is not None:
+            # Other nodes hear the close request for the customer's sockets through Redis.
+            from backend.core.redis_broker import RedisBroker
+
+            broker = RedisBroker(settings.redis_url.get_secret_value())
+            await broker.start(lambda _channel, _event: None)
+        try:
+            return await archive_service.purge_customer(pool, archive_pool, broker, args.customer)
+        finally:
+            if broker is not None:
+                await broker.stop()
+
+    try:
+        result = asyncio.run(_with_archive(settings, work))
+    except AppError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except archive_service.ArchiveConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    assert isinstance(result, PurgeRead)
+    account = "deleted" if result.user_deleted else "anonymised"
+    print(
+        f"purged customer {args.customer}: {result.chats_deleted} chats, "
+        f"{result.archived_chats_deleted} archived chats, {result.messages_deleted} messages deleted; "
+        f"account {account}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="support-chat", description="AI-assisted customer support chat")
@@ -321,6 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
         toggle = sub.add_parser(name, help=text)
         toggle.add_argument("--username", required=True)
         toggle.set_defaults(func=cmd_set_disabled)
+
+    archive = sub.add_parser("archive", help="move closed chats older than ARCHIVE_AFTER_DAYS to the archive")
+    archive.add_argument(
+        "--older-than-days", type=int, default=None, help="override ARCHIVE_AFTER_DAYS for this pass"
+    )
+    archive.set_defaults(func=cmd_archive)
+
+    purge = sub.add_parser("purge", help="erase one customer's data from both databases")
+    purge.add_argument("--customer", type=UUID, required=True, metavar="USER_ID")
+    purge.add_argument("--yes", action="store_true", help="confirm: the data is gone for good")
+    purge.set_defaults(func=cmd_purge)
     return parser
 
 
