@@ -403,3 +403,33 @@ def test_the_periodic_pass_runs_soon_after_start(start_server: Callable[..., Liv
     assert [m["text"] for m in response.json()["messages"]] == texts
     assert api.call("GET", f"/api/chats/{chat_id}", customer["token"]).status_code == 404
     api.http.close()
+
+
+def test_purge_command(
+    server: LiveServer,
+    client: Api,
+    staff: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    chat_id, customer, _ = make_chat(client, staff, texts=2)
+    database_url = server.settings.database_url
+    assert database_url is not None
+    monkeypatch.setenv("DATABASE_URL", database_url.get_secret_value())
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    customer_id = customer["user"]["id"]
+
+    assert main(["purge", "--customer", customer_id]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert client.call("GET", f"/api/chats/{chat_id}", customer["token"]).status_code == 200
+
+    assert main(["purge", "--customer", customer_id, "--yes"]) == 0
+    assert (
+        f"purged customer {customer_id}: 1 chats, 0 archived chats, 2 messages deleted"
+        in capsys.readouterr().out
+    )
+    assert client.call("GET", f"/api/chats/{chat_id}", staff["token"]).status_code == 404
+    assert client.call("GET", "/api/me", customer["token"]).status_code == 401
+    assert main(["purge", "--customer", staff["user"]["id"], "--yes"]) == 1
+    assert "Only customers" in capsys.readouterr().err
