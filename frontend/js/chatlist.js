@@ -46,33 +46,73 @@ function item(chat, selectedId, onSelect) {
   return h("li", {}, button);
 }
 
-function fill(list, countEl, chats, selectedId, onSelect) {
+function fill(list, countEl, chats, selectedId, onSelect, filter = null) {
   const focused = document.activeElement;
   const focusedId = focused && list.contains(focused) ? focused.dataset.chatId : null;
+  const active = Boolean(filter && filter.active);
+  const shown = active ? chats.filter(filter.matches) : chats;
+  const empty = active && chats.length ? "console.noMatch" : "console.none";
   list.replaceChildren(
-    ...(chats.length
-      ? chats.map((c) => item(c, selectedId, onSelect))
-      : [h("li", { class: "chatlist__empty", text: t("console.none") })]),
+    ...(shown.length
+      ? shown.map((c) => item(c, selectedId, onSelect))
+      : [h("li", { class: "chatlist__empty", dataset: { testid: "chatlist-empty" }, text: t(empty) })]),
   );
-  countEl.textContent = chats.length ? `(${chats.length})` : "";
+  if (!chats.length) countEl.textContent = "";
+  else if (shown.length === chats.length) countEl.textContent = `(${chats.length})`;
+  else countEl.textContent = `(${t("console.countOf", { shown: shown.length, total: chats.length })})`;
   if (focusedId) {
     const again = list.querySelector(`[data-chat-id="${CSS.escape(focusedId)}"]`);
     if (again) again.focus();
   }
 }
 
-/** Render the lists from all known chats. */
-export function renderChatLists(els, chats, meId, selectedId, onSelect) {
+/** Lower case without accents, so "muller" finds "Müller". */
+export function foldText(text) {
+  return String(text || "")
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
+    .toLocaleLowerCase()
+    .trim();
+}
+
+/**
+ * A filter over the lists: name (part of the customer's name, any case and accents) and
+ * status ("all", "waiting", "bot", "assigned", "mine"). Returns {active, matches(chat)}.
+ */
+export function chatFilter(name, status, meId) {
+  const needle = foldText(name);
+  const wanted = status || "all";
+  const matches = (c) => {
+    if (needle && !foldText(c.customer && c.customer.display_name).includes(needle)) return false;
+    switch (wanted) {
+      case "waiting":
+        return c.status === "open";
+      case "bot":
+        return c.status === "bot";
+      case "assigned":
+        return c.status === "assigned";
+      case "mine":
+        return c.status === "assigned" && Boolean(c.supporter) && c.supporter.id === meId;
+      default:
+        return true;
+    }
+  };
+  return { active: Boolean(needle) || wanted !== "all", matches };
+}
+
+/** Render the lists from all known chats, narrowed by filter (see chatFilter) when given. */
+export function renderChatLists(els, chats, meId, selectedId, onSelect, filter = null) {
   const all = [...chats].filter((c) => c.status !== "closed").sort(byAge);
-  fill(els.queue, els.queueCount, all.filter((c) => WAITING.has(c.status)), selectedId, onSelect);
+  fill(els.queue, els.queueCount, all.filter((c) => WAITING.has(c.status)), selectedId, onSelect, filter);
   fill(
     els.mine,
     els.mineCount,
     all.filter((c) => c.status === "assigned" && c.supporter && c.supporter.id === meId),
     selectedId,
     onSelect,
+    filter,
   );
-  fill(els.active, els.activeCount, all, selectedId, onSelect);
+  fill(els.active, els.activeCount, all, selectedId, onSelect, filter);
 }
 
 /** Update the "x min ago" texts without re-rendering. */

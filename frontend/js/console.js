@@ -1,9 +1,13 @@
-// The supporters' console: live queue, own and all active chats, one chat pane.
+// The supporters' console: live queue, own and all active chats (filterable), one chat
+// pane; the archive (read-only), the account menu and, for admins, the admin panel.
 
+import { AccountMenu } from "./account.js";
+import { AdminView } from "./admin.js";
 import { ApiError, createApi } from "./api.js";
-import { refreshAges, renderChatLists } from "./chatlist.js";
+import { ArchiveView } from "./archive.js";
+import { chatFilter, refreshAges, renderChatLists } from "./chatlist.js";
 import { bindComposer } from "./composer.js";
-import { byId, h, show } from "./dom.js";
+import { byId, h, safeHttpUrl, show } from "./dom.js";
 import { applyTranslations, bindLanguageSelect, onLangChange, t } from "./i18n.js";
 import { ReauthDialog } from "./reauth.js";
 import { Session } from "./session.js";
@@ -14,6 +18,7 @@ import { Transcript, TypingIndicator } from "./transcript.js";
 const session = new Session("sc.console");
 const OUTBOX_KEY = "sc.console.outbox";
 const STAFF = new Set(["supporter", "admin"]);
+const VIEWS = ["chats", "archive", "admin"];
 
 let socket = null;
 const chats = new Map(); // id -> chat
@@ -21,6 +26,8 @@ const touched = new Map(); // id -> when a live event last changed it
 const messageCache = new Map(); // id -> Map(seq -> message), for every chat opened
 let selectedId = null;
 let suggestionId = null;
+let view = "chats";
+let noticeTimer = null;
 
 const els = {
   loginView: byId("login-view"),
@@ -43,6 +50,17 @@ const els = {
   suggestionList: byId("suggestion-list"),
   announcer: byId("announcer"),
   confirmEnd: byId("confirm-end"),
+  views: byId("views"),
+  archiveView: byId("archive-view"),
+  adminView: byId("admin-view"),
+  notice: byId("account-notice"),
+  filterName: byId("filter-name"),
+  filterStatus: byId("filter-status"),
+  filterClear: byId("filter-clear"),
+  paneArchive: byId("pane-archive"),
+  inviteUrl: byId("invite-url"),
+  inviteCopy: byId("invite-copy"),
+  inviteCopied: byId("invite-copied"),
 };
 const lists = {
   queue: byId("queue-list"),
@@ -54,6 +72,7 @@ const lists = {
 };
 
 const meId = () => session.user && session.user.id;
+const isAdmin = () => Boolean(session.user && session.user.role === "admin");
 
 const reauth = new ReauthDialog({
   mode: () => "login",
@@ -83,6 +102,39 @@ const composer = bindComposer({
   onTyping: () => selectedId && socket && socket.sendTyping(selectedId),
 });
 
+const archive = new ArchiveView({ api, meId, errorText });
+const admin = new AdminView({ api, meId, errorText, announce: (text) => announce(text) });
+const account = new AccountMenu({
+  api,
+  getToken: () => session.token,
+  isAdmin,
+  openAdmin: () => setView("admin", { focus: true }),
+  signOutEverywhere: () => {
+    if (socket) socket.stop();
+    return () => socket && socket.start();
+  },
+  signedOut: (message) => {
+    signOut({ revoke: false });
+    notify(message);
+  },
+  sessionLost: () => reauth.request(),
+  notify: (text, isError = false) => notify(text, isError),
+});
+
+function announce(text) {
+  els.announcer.textContent = "";
+  els.announcer.textContent = text;
+}
+
+/** A confirmation (or failure) under the top bar, for a while. */
+function notify(text, isError = false) {
+  clearTimeout(noticeTimer);
+  els.notice.textContent = text;
+  els.notice.classList.toggle("notice--ok", !isError);
+  show(els.notice, Boolean(text));
+  if (text) noticeTimer = setTimeout(() => show(els.notice, false), 15000);
+}
+
 function errorText(err) {
   if (err instanceof ApiError) {
     if (err.status === 0) return t("error.network");
@@ -101,6 +153,10 @@ function setPaneError(message) {
 
 function showLogin() {
   show(els.consoleView, false);
+  show(els.archiveView, false);
+  show(els.adminView, false);
+  show(els.views, false);
+  account.enable(false);
   show(els.loginView, true);
   show(els.logout, false);
   show(els.me, false);
@@ -132,11 +188,11 @@ els.loginForm.addEventListener("submit", async (event) => {
   }
 });
 
-async function signOut() {
+async function signOut({ revoke = true } = {}) {
   const token = session.token;
   if (socket) socket.stop();
   socket = null;
-  if (token) api.post("/api/auth/logout", {}, { auth: false, token }).catch(() => {});
+  if (token && revoke) api.post("/api/auth/logout", {}, { auth: false, token }).catch(() => {});
   const username = session.data.username;
   session.clear();
   session.update({ username });
@@ -144,14 +200,26 @@ async function signOut() {
   messageCache.clear();
   touched.clear();
   selectedId = null;
+  transcript.clear();
+  show(els.paneChat, false);
+  show(els.paneEmpty, true);
+  archive.reset();
+  admin.reset();
+  view = "chats";
   showLogin();
 }
 
-els.logout.addEventListener("click", () => signOut());
+els.logout.addEventListener("click", () => {
+  notify("");
+  signOut();
+});
 
 function enterConsole() {
   show(els.loginView, false);
-  show(els.consoleView, true);
+  show(els.views, true);
+  show(els.views.querySelector("[data-view=admin]"), isAdmin());
+  account.enable(true);
+  setView(session.data.view || "chats");
   show(els.logout, true);
   els.me.textContent = t("console.signedIn", { name: session.user.display_name });
   show(els.me, true);
@@ -166,11 +234,58 @@ function enterConsole() {
   });
 }
 
+// ---- views: chats, archive, admin -------------------------------------------------------
+
+function setView(name, { focus = false } = {}) {
+  const next = VIEWS.includes(name) && (name !== "admin" || isAdmin()) ? name : "chats";
+  const changed = next !== view;
+  view = next;
+  session.update({ view });
+  show(els.consoleView, view === "chats");
+  show(els.archiveView, view === "archive");
+  show(els.adminView, view === "admin");
+  for (const tab of els.views.querySelectorAll("[data-view]")) {
+    const current = tab.dataset.view === view;
+    tab.classList.toggle("is-current", current);
+    if (current) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  if (view === "archive") archive.shown();
+  if (view === "admin") admin.shown();
+  if (focus && changed) byId("main").focus();
+}
+
+for (const tab of els.views.querySelectorAll("[data-view]")) {
+  tab.addEventListener("click", () => setView(tab.dataset.view));
+}
+
 // ---- the lists ------------------------------------------------------------------------
 
-function renderLists() {
-  renderChatLists(lists, chats.values(), meId(), selectedId, selectChat);
+function currentFilter() {
+  return chatFilter(els.filterName.value, els.filterStatus.value, meId());
 }
+
+function renderLists() {
+  const filter = currentFilter();
+  show(els.filterClear, filter.active);
+  renderChatLists(lists, chats.values(), meId(), selectedId, selectChat, filter);
+}
+
+els.filterName.addEventListener("input", () => renderLists());
+els.filterStatus.addEventListener("change", () => renderLists());
+els.filterClear.addEventListener("click", () => {
+  els.filterName.value = "";
+  els.filterStatus.value = "all";
+  renderLists();
+  els.filterName.focus();
+});
+els.filterName.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && els.filterName.value) {
+    event.preventDefault();
+    els.filterName.value = "";
+    renderLists();
+  }
+});
 
 async function loadLists() {
   const started = performance.now();
@@ -201,7 +316,7 @@ function upsertChat(c) {
   touched.set(c.id, performance.now());
   const waiting = c.status === "open" || c.status === "bot";
   if (waiting && (!before || (before.status !== "open" && before.status !== "bot"))) {
-    els.announcer.textContent = t("console.newChatWaiting", { name: c.customer.display_name });
+    announce(t("console.newChatWaiting", { name: c.customer.display_name }));
   }
   renderLists();
   if (c.id === selectedId) renderPane();
@@ -228,6 +343,7 @@ function renderPane() {
   const mine = c.status === "assigned" && c.supporter && c.supporter.id === meId();
   show(els.take, c.status === "open" || c.status === "bot");
   show(els.end, c.status !== "closed");
+  show(els.paneArchive, Boolean(c.customer && c.customer.id));
   composer.setEnabled(mine);
   show(els.hint, !mine && c.status !== "closed");
   if (c.status === "closed") {
@@ -314,6 +430,13 @@ els.confirmEnd.addEventListener("close", async () => {
   }
 });
 
+els.paneArchive.addEventListener("click", () => {
+  const c = chats.get(selectedId);
+  if (!c || !c.customer) return;
+  setView("archive");
+  archive.search({ customerId: c.customer.id, limit: Number(byId("archive-limit").value) });
+});
+
 // ---- invitations -----------------------------------------------------------------------
 
 byId("invite-form").addEventListener("submit", async (event) => {
@@ -322,16 +445,49 @@ byId("invite-form").addEventListener("submit", async (event) => {
   const error = byId("invite-error");
   error.hidden = true;
   if (!name) return;
+  const submit = event.submitter || byId("invite-form").querySelector("[type=submit]");
+  submit.disabled = true;
   try {
     const result = await api.post("/api/chats", { customer_display_name: name });
-    byId("invite-url").value = new URL(result.invite_url, location.origin).href;
+    const url = safeHttpUrl(result.invite_url);
+    if (!url) throw new Error("invite_url");
+    els.inviteUrl.value = url;
+    els.inviteCopied.textContent = "";
     show(byId("invite-result"), true);
     byId("invite-name").value = "";
+    // It starts assigned to us: it shows under "My chats" (and live events keep it current).
     upsertChat(result.chat);
-    byId("invite-url").select();
+    announce(t("console.inviteCreated", { name: result.chat.customer.display_name }));
+    els.inviteCopy.focus();
   } catch (err) {
     error.textContent = errorText(err);
     error.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+els.inviteCopy.addEventListener("click", async () => {
+  const url = els.inviteUrl.value;
+  if (!url) return;
+  let copied = false;
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(url);
+      copied = true;
+    } catch {
+      copied = false;
+    }
+  }
+  if (copied) {
+    els.inviteCopied.textContent = t("console.inviteCopied");
+    els.inviteCopied.dataset.state = "copied";
+  } else {
+    // No clipboard here (plain http, or refused): select it for Ctrl+C.
+    els.inviteUrl.focus();
+    els.inviteUrl.select();
+    els.inviteCopied.textContent = t("console.inviteSelect");
+    els.inviteCopied.dataset.state = "selected";
   }
 });
 
@@ -437,6 +593,9 @@ session.onToken(() => {
 onLangChange(() => {
   renderLists();
   renderPane();
+  archive.refresh();
+  admin.refresh();
+  account.refresh();
   transcript.refresh();
   typing.refresh();
   showConnection(els.conn, els.conn.dataset.state);
@@ -463,5 +622,10 @@ async function enterConsoleAfterReauth() {
   show(els.consoleView, true);
   if (await reauth.request()) enterConsole();
 }
+
+window.addEventListener("keydown", (event) => {
+  // Escape closes the account menu from anywhere in the top bar.
+  if (event.key === "Escape") account.setOpen(false);
+});
 
 main();
