@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import sys
@@ -61,8 +62,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _with_pool(
-    settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[object]], *, migrate: bool = True
+    settings: Settings,
+    work: Callable[..., Awaitable[object]],
+    *,
+    migrate: bool = True,
+    archive: bool = False,
 ) -> object:
+    """Run work(main pool) — or work(main pool, archive pool) — with the databases up."""
     from backend.core import db
 
     url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
@@ -73,7 +79,15 @@ async def _with_pool(
                 async with pool.acquire() as conn:
                     await db.ensure_vector_extension(conn)
                     await db.migrate(conn)
-            return await work(pool)
+            if not archive:
+                return await work(pool)
+            from backend.archive import service as archive_service
+
+            archive_pool = await archive_service.open_archive_pool(settings, url, max_size=2)
+            try:
+                return await work(pool, archive_pool)
+            finally:
+                await archive_pool.close()
         finally:
             await pool.close()
     finally:
@@ -182,6 +196,7 @@ def _batch_size(text: str) -> int:
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
     """Re-encrypt the messages under older keys with the active (first) key of MESSAGE_KEYS."""
+    from backend.archive import service as archive_service
     from backend.chat import rotation
     from backend.core.secrets import SecretConfigError, load_keyring
 
@@ -197,10 +212,12 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
             print(f"message {failure.message_id} skipped: {failure.reason}", file=sys.stderr, flush=True)
         print(step.line(), flush=True)
 
-    async def work(pool: asyncpg.Pool) -> object:
-        return await rotation.rotate_keys(pool, keyring, batch_size=args.batch_size, progress=show)
+    async def work(pool: asyncpg.Pool, archive_pool: asyncpg.Pool) -> object:
+        result = await rotation.rotate_keys(pool, keyring, batch_size=args.batch_size, progress=show)
+        archived = await archive_service.key_usage(archive_pool)
+        return dataclasses.replace(result, usage=dataclasses.replace(result.usage, archived=archived))
 
-    result = asyncio.run(_with_pool(settings, work))
+    result = asyncio.run(_with_pool(settings, work, archive=True))
     assert isinstance(result, rotation.RotationResult)
     print("\n".join(result.summary_lines()))
     if result.failures:
@@ -217,7 +234,8 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_key_usage(_: argparse.Namespace) -> int:
-    """Print how many messages each key id encrypted (read-only)."""
+    """Print how many messages each key id encrypted, in the main database and the archive."""
+    from backend.archive import service as archive_service
     from backend.chat import rotation
     from backend.core.secrets import SecretConfigError, load_keyring
 
@@ -228,11 +246,11 @@ def cmd_key_usage(_: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    async def work(pool: asyncpg.Pool) -> object:
-        return await rotation.key_usage(pool, keyring)
+    async def work(pool: asyncpg.Pool, archive_pool: asyncpg.Pool) -> object:
+        return await rotation.key_usage(pool, keyring, await archive_service.key_usage(archive_pool))
 
     try:
-        usage = asyncio.run(_with_pool(settings, work, migrate=False))
+        usage = asyncio.run(_with_pool(settings, work, migrate=False, archive=True))
     except asyncpg.UndefinedTableError:
         print("error: the database has no schema yet; run migrate", file=sys.stderr)
         return 2
@@ -274,32 +292,6 @@ def cmd_generate_key(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_archive(
-    settings: Settings, work: Callable[[asyncpg.Pool, asyncpg.Pool], Awaitable[object]]
-) -> object:
-    """Run work(main pool, archive pool) with both databases migrated."""
-    from backend.archive import service as archive_service
-    from backend.core import db
-
-    url, embedded = await asyncio.to_thread(db.resolve_database_url, settings)
-    try:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            async with pool.acquire() as conn:
-                await db.ensure_vector_extension(conn)
-                await db.migrate(conn)
-            archive_pool = await archive_service.open_archive_pool(settings, url, max_size=2)
-            try:
-                return await work(pool, archive_pool)
-            finally:
-                await archive_pool.close()
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-
-
 def cmd_archive(args: argparse.Namespace) -> int:
     """Run one archiving pass: closed chats older than ARCHIVE_AFTER_DAYS move to the archive."""
     from datetime import timedelta
@@ -322,7 +314,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
         )
 
     try:
-        result = asyncio.run(_with_archive(settings, work))
+        result = asyncio.run(_with_pool(settings, work, archive=True))
     except archive_service.ArchiveConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -365,7 +357,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 await broker.stop()
 
     try:
-        result = asyncio.run(_with_archive(settings, work))
+        result = asyncio.run(_with_pool(settings, work, archive=True))
     except AppError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1

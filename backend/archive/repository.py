@@ -161,6 +161,14 @@ class ArchiveRepository:
         assert row is not None
         return int(row["chats"]), int(row["messages"])
 
+    async def key_usage(self) -> dict[str, int]:
+        """Archived messages per key id (their ciphertext is kept as it was)."""
+        rows = await self.conn.fetch(
+            "SELECT m->>'key_id' AS key_id, count(*) AS n"
+            " FROM archived_chats, jsonb_array_elements(chat_content->'messages') AS m GROUP BY 1"
+        )
+        return {row["key_id"]: row["n"] for row in rows if row["key_id"] is not None}
+
 
 class ServerRepository:
     """Questions about the server a connection is on, to find or create the archive database."""

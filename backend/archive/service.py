@@ -273,6 +273,12 @@ async def run_periodically(ctx: AppContext) -> None:
 # --------------------------------------------------------------------------- reading
 
 
+async def key_usage(archive_pool: asyncpg.Pool) -> dict[str, int]:
+    """Archived messages per message key id."""
+    async with archive_pool.acquire() as conn:
+        return await ArchiveRepository(conn).key_usage()
+
+
 def _archive_pool(ctx: AppContext) -> asyncpg.Pool:
     if ctx.archive_pool is None:
         raise Unavailable("The archive is not available.")

@@ -28,21 +28,33 @@ class KeyUsage:
     active_id: str
     configured: list[str]
     counts: dict[str, int]
+    # Archived chats keep their messages' ciphertext and key ids: a key they use stays.
+    archived: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, counts: dict[str, int], keyring: KeyRing) -> KeyUsage:
-        """Describe per-key counts against the configured keys."""
-        return cls(active_id=keyring.active_id, configured=list(keyring.keys), counts=dict(counts))
+    def of(cls, counts: dict[str, int], keyring: KeyRing, archived: dict[str, int] | None = None) -> KeyUsage:
+        """Describe per-key counts (main database and archive) against the configured keys."""
+        return cls(
+            active_id=keyring.active_id,
+            configured=list(keyring.keys),
+            counts=dict(counts),
+            archived=dict(archived or {}),
+        )
 
     @property
     def removable(self) -> list[str]:
-        """Configured, not active, used by no row: a key is retired only when no row uses it."""
-        return [k for k in self.configured if k != self.active_id and self.counts.get(k, 0) == 0]
+        """Configured, not active, used by no row anywhere: a key is retired only when no row uses it."""
+        return [
+            k
+            for k in self.configured
+            if k != self.active_id and self.counts.get(k, 0) == 0 and self.archived.get(k, 0) == 0
+        ]
 
     @property
     def unknown(self) -> list[str]:
         """Used by rows but not configured: those messages cannot be read."""
-        return sorted(k for k, n in self.counts.items() if n > 0 and k not in self.configured)
+        used = {k for k, n in [*self.counts.items(), *self.archived.items()] if n > 0}
+        return sorted(k for k in used if k not in self.configured)
 
     @property
     def remaining(self) -> int:
@@ -60,9 +72,13 @@ class KeyUsage:
                 note = "not in MESSAGE_KEYS: these messages cannot be read"
             elif key_id in removable:
                 note = "used by no message: may be removed from MESSAGE_KEYS"
-            else:
+            elif self.counts.get(key_id, 0):
                 note = "still in use: run rotate-keys"
-            lines.append(f"key {key_id}: {self.counts.get(key_id, 0)} messages ({note})")
+            else:
+                note = "still used by archived chats: keep it"
+            archived = self.archived.get(key_id, 0)
+            where = f", {archived} archived" if archived else ""
+            lines.append(f"key {key_id}: {self.counts.get(key_id, 0)} messages{where} ({note})")
         return lines
 
 
@@ -163,11 +179,11 @@ async def _rotate_batch(
     return _Batch(last_id=rows[-1]["id"], re_encrypted=updated, failures=failures)
 
 
-async def key_usage(pool: asyncpg.Pool, keyring: KeyRing) -> KeyUsage:
-    """Count messages per key id (read-only)."""
+async def key_usage(pool: asyncpg.Pool, keyring: KeyRing, archived: dict[str, int] | None = None) -> KeyUsage:
+    """Count messages per key id (read-only); `archived` adds the archive's counts."""
     async with pool.acquire() as conn:
         counts = await ChatRepository(conn).key_usage()
-    return KeyUsage.of(counts, keyring)
+    return KeyUsage.of(counts, keyring, archived)
 
 
 async def rotate_keys(
@@ -248,7 +264,4 @@ async def check_key_ids(pool: asyncpg.Pool, keyring: KeyRing) -> list[str]:
             "those keys are added back",
             ", ".join(missing),
         )
-    unused = [k for k in keyring.keys if k != keyring.active_id and k not in used]
-    if unused:
-        log.info("key ids used by no message (may be removed from MESSAGE_KEYS): %s", ", ".join(unused))
     return missing

@@ -48,3 +48,11 @@ def test_progress_and_summary_lines() -> None:
     failed = RotationResult("k3", 0, 1, [Failure(7, "x", "bad")], KeyUsage.of({"x": 1}, RING))
     assert not failed.complete
     assert "1 messages were skipped (listed above)" in failed.summary_lines()
+
+
+def test_a_key_archived_chats_use_is_kept() -> None:
+    usage = KeyUsage.of({"k3": 50}, RING, archived={"k1": 7, "gone": 2})
+    assert usage.removable == ["k2"]
+    assert usage.remaining == 0  # rotation covers the main database; the archive keeps its ciphertext
+    assert "key k1: 0 messages, 7 archived (still used by archived chats: keep it)" in usage.lines()
+    assert usage.unknown == ["gone"]
