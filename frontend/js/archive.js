@@ -156,9 +156,10 @@ export class ArchiveView {
     const focused = document.activeElement;
     const focusedId = focused && this.list.contains(focused) ? focused.dataset.chatId : null;
     if (this.query) {
-      this.summary.textContent = this.query.customerId
-        ? t("archive.foundFor", { count: results.length, id: shortId(this.query.customerId) })
-        : t("archive.found", { count: results.length });
+      const key = this.query.customerId ? "archive.foundFor" : "archive.found";
+      const one = results.length === 1 ? ".one" : "";
+      const params = { count: results.length, id: shortId(this.query.customerId) };
+      this.summary.textContent = results.length ? t(key + one, params) : "";
     }
     this.list.replaceChildren(
       ...(results.length
