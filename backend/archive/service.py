@@ -22,8 +22,8 @@ from backend.archive.schemas import ArchivedChatRead, ArchivedChatSummaryRead, P
 from backend.auth import service as auth_service
 from backend.auth.schemas import UserRead
 from backend.auth.service import CurrentUser
-from backend.chat import service as chat_service
 from backend.chat.schemas import ChatRead, MessageRead, SourceRead
+from backend.chat.views import UNREADABLE_TEXT
 from backend.core import audit, db
 from backend.core.config import Settings
 from backend.core.context import AppContext
@@ -311,7 +311,7 @@ def _message_read(keyring: KeyRing, chat_id: UUID, doc: dict[str, Any]) -> Messa
         text = keyring.decrypt(base64.b64decode(doc["content"]), doc["key_id"], chat_id, sender.id)
     except DecryptionError:
         log.error("archived message %s does not decrypt with key %s", doc["id"], doc["key_id"])
-        text = chat_service.UNREADABLE_TEXT
+        text = UNREADABLE_TEXT
     sources = doc.get("sources")
     return MessageRead(
         id=doc["id"],

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from backend.auth import invitations
 from backend.auth import service as auth_service
-from backend.auth.schemas import UserRead
 from backend.auth.service import CurrentUser
 from backend.chat.hub import QUEUE_CHANNEL, chat_channel
 from backend.chat.repository import ChatRepository
@@ -23,12 +21,11 @@ from backend.chat.schemas import (
     InvitationSessionRead,
     InvitedChatRead,
     MessageRead,
-    SourceRead,
 )
+from backend.chat.views import chat_frame, chat_read, message_frame, message_from_row, message_from_stored
 from backend.chat.writer import PendingMessage, Sender, StoredMessage
 from backend.core import audit
 from backend.core.context import AppContext
-from backend.core.crypto import DecryptionError
 from backend.core.errors import (
     AlreadyAssigned,
     ChatClosed,
@@ -39,98 +36,8 @@ from backend.core.errors import (
     TooLarge,
 )
 from backend.core.pubsub import Event
-from backend.core.timefmt import local, local_or_none
 
 log = logging.getLogger(__name__)
-
-UNREADABLE_TEXT = "[This message cannot be decrypted with the configured keys.]"
-
-
-def _person(row: asyncpg.Record, prefix: str) -> UserRead | None:
-    if row[f"{prefix}_id"] is None:
-        return None
-    return UserRead(
-        id=row[f"{prefix}_id"],
-        username=row[f"{prefix}_username"],
-        display_name=row[f"{prefix}_display_name"],
-        role=row[f"{prefix}_role"],
-    )
-
-
-def chat_read(row: asyncpg.Record) -> ChatRead:
-    """A chat row (with its people) as the API shows it."""
-    customer = _person(row, "c")
-    assert customer is not None
-    return ChatRead(
-        id=row["id"],
-        status=row["status"],
-        customer=customer,
-        supporter=_person(row, "s"),
-        created_at=local(row["created_at"]),
-        closed_at=local_or_none(row["closed_at"]),
-        last_seq=row["last_seq"],
-        escalation_reason=row["escalation_reason"],
-    )
-
-
-def _sender_read(sender: Sender) -> UserRead:
-    return UserRead(
-        id=sender.id, username=sender.username, display_name=sender.display_name, role=sender.role
-    )
-
-
-def _sources(raw: Any) -> list[SourceRead] | None:
-    if raw is None:
-        return None
-    return [SourceRead(**item) for item in raw]
-
-
-def message_from_row(ctx: AppContext, row: asyncpg.Record) -> MessageRead:
-    """Decrypt a stored message row (with its sender)."""
-    try:
-        text = ctx.keyring.decrypt(row["content"], row["key_id"], row["chat_id"], row["u_id"])
-    except DecryptionError:
-        log.error("message %s does not decrypt with key %s", row["id"], row["key_id"])
-        text = UNREADABLE_TEXT
-    sender = _person(row, "u")
-    assert sender is not None
-    return MessageRead(
-        id=row["id"],
-        seq=row["seq"],
-        chat_id=row["chat_id"],
-        sender=sender,
-        text=text,
-        created_at=local(row["created_at"]),
-        client_msg_id=row["client_msg_id"],
-        kind=row["kind"],
-        sources=_sources(row["sources"]),
-    )
-
-
-def message_from_stored(stored: StoredMessage) -> MessageRead:
-    """A just-committed message as the API shows it."""
-    pending = stored.pending
-    return MessageRead(
-        id=stored.id,
-        seq=stored.seq,
-        chat_id=stored.chat_id,
-        sender=_sender_read(pending.sender),
-        text=pending.text,
-        created_at=local(stored.created_at),
-        client_msg_id=pending.client_msg_id,
-        kind=pending.kind,
-        sources=_sources(pending.sources),
-    )
-
-
-def message_frame(message: MessageRead) -> str:
-    """The `message` event as sent on sockets."""
-    return json.dumps({"type": "message", "message": message.model_dump(mode="json")}, ensure_ascii=False)
-
-
-def chat_frame(chat: ChatRead) -> str:
-    """The `chat` event as sent on sockets."""
-    return json.dumps({"type": "chat", "chat": chat.model_dump(mode="json")}, ensure_ascii=False)
 
 
 async def publish_committed(ctx: AppContext, stored: list[StoredMessage]) -> None:
@@ -235,14 +142,14 @@ async def list_messages(
     async with ctx.pool.acquire() as conn:
         await _visible_chat(conn, user, chat_id)
         rows = await ChatRepository(conn).messages_after(chat_id, after, limit)
-    return [message_from_row(ctx, row) for row in rows]
+    return [message_from_row(ctx.keyring, row) for row in rows]
 
 
 async def backlog_frames(ctx: AppContext, chat_id: str, after: int, limit: int) -> list[tuple[int, str]]:
     """Stored messages after a seq as socket frames (access was checked on subscribe)."""
     async with ctx.pool.acquire() as conn:
         rows = await ChatRepository(conn).messages_after(UUID(chat_id), after, limit)
-    return [(row["seq"], message_frame(message_from_row(ctx, row))) for row in rows]
+    return [(row["seq"], message_frame(message_from_row(ctx.keyring, row))) for row in rows]
 
 
 def clean_text(text: str) -> str:
@@ -300,7 +207,7 @@ async def post_message(
         return message_from_stored(stored), True
     async with ctx.pool.acquire() as conn:
         rows = await ChatRepository(conn).messages_after(chat_id, stored.seq - 1, 1)
-    return message_from_row(ctx, rows[0]), False
+    return message_from_row(ctx.keyring, rows[0]), False
 
 
 async def escalate(

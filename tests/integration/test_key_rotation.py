@@ -16,7 +16,7 @@ import pytest
 
 from backend.__main__ import build_parser, main
 from backend.chat import rotation
-from backend.chat.service import UNREADABLE_TEXT
+from backend.chat.views import UNREADABLE_TEXT
 from backend.core import db
 from backend.core.crypto import KeyRing
 from tests.conftest import Api, LiveServer, run_coroutine
