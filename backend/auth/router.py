@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
+from backend.auth import admin as auth_admin
 from backend.auth import service as auth_service
 from backend.auth.dependencies import AdminUser, Ctx, CurrentUserDep, client_address
 from backend.auth.schemas import (
@@ -91,7 +92,7 @@ async def list_accounts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AccountRead]:
     """Accounts with a username (admins only)."""
-    return await auth_service.list_accounts(ctx, role, limit)
+    return await auth_admin.list_accounts(ctx, role, limit)
 
 
 @router.post(
@@ -99,7 +100,7 @@ async def list_accounts(
 )
 async def disable_user(user_id: UUID, admin: AdminUser, ctx: Ctx) -> AccountRead:
     """Disable an account: its tokens die and its sockets close at once (admins only)."""
-    return await auth_service.set_disabled(ctx, admin, user_id, True)
+    return await auth_admin.set_disabled(ctx, admin, user_id, True)
 
 
 @router.post(
@@ -107,7 +108,7 @@ async def disable_user(user_id: UUID, admin: AdminUser, ctx: Ctx) -> AccountRead
 )
 async def enable_user(user_id: UUID, admin: AdminUser, ctx: Ctx) -> AccountRead:
     """Enable a disabled account again (admins only)."""
-    return await auth_service.set_disabled(ctx, admin, user_id, False)
+    return await auth_admin.set_disabled(ctx, admin, user_id, False)
 
 
 @router.get("/admin/audit", response_model=list[AuditEventRead], responses=responses(401, 403, 422))
@@ -121,7 +122,7 @@ async def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEventRead]:
     """Security events, newest first; page with `before_id` (admins only)."""
-    return await auth_service.read_audit(
+    return await auth_admin.read_audit(
         ctx, action=action, actor_id=actor_id, target=target, before_id=before_id, limit=limit
     )
 
