@@ -176,3 +176,27 @@ async def test_an_invitation_link_brings_the_customer_into_the_supporters_chat_o
     await ui.wait_for_message(customer, "Hello Paul, thanks for opening the link.")
     await expect(customer.get_by_test_id("chat-status")).to_have_attribute("data-status", "assigned")
     assert await ui.chat_id(customer) == chat_id
+
+
+async def test_without_a_clipboard_the_copy_button_selects_the_link(
+    ui: ChatUI, supporter_account: tuple[str, str], base_url: str
+) -> None:
+    async def no_clipboard(page: Page) -> None:
+        await page.add_init_script("Object.defineProperty(navigator, 'clipboard', { value: undefined })")
+
+    console = await ui.open_page(f"{base_url}/console", setup=no_clipboard)
+    await ui.console_login(console, *supporter_account)
+    await console.locator("#invite-box summary").click()
+    await console.get_by_test_id("invite-name").fill("Lena Ohne Zwischenablage")
+    await console.get_by_test_id("invite-name").press("Enter")
+    await expect(console.get_by_test_id("invite-copy")).to_be_focused()
+    url = await console.get_by_test_id("invite-url").input_value()
+    assert "/?invite=" in url
+    await console.get_by_test_id("invite-copy").press("Enter")
+    await expect(console.get_by_test_id("invite-copied")).to_contain_text("The link is selected")
+    await expect(console.get_by_test_id("invite-url")).to_be_focused()
+    selected = await console.evaluate(
+        "() => { const el = document.activeElement;"
+        " return el.value.slice(el.selectionStart, el.selectionEnd); }"
+    )
+    assert selected == url
