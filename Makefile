@@ -28,6 +28,7 @@ lint: setup
 	$(VENV)/bin/ruff check backend tests scripts
 	$(VENV)/bin/ruff format --check backend tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -r backend -c pyproject.toml
 
 format: setup
 	$(VENV)/bin/ruff format backend tests scripts
