@@ -699,6 +699,51 @@ async def test_a_thousand_subscribes_at_default_limits_close_with_4429(
     await again.close()
 
 
+# --- a malicious web page: cross-site requests and cross-site WebSockets ----------------------------
+
+
+def test_no_cors_headers_for_a_foreign_origin(server: LiveServer, client: Api, ledger: Ledger) -> None:
+    """Browsers may send cross-site requests, but without CORS headers they never read the answer."""
+    evil = {"Origin": "https://evil.example"}
+    for method, path, kwargs in [
+        ("GET", "/api/me", {}),
+        ("GET", ledger.url, {}),
+        ("POST", "/api/auth/guest", {"json": {"display_name": "Cross Site"}}),
+        ("OPTIONS", "/api/chats", {"headers": {"Access-Control-Request-Method": "POST"}}),
+        ("OPTIONS", ledger.url, {"headers": {"Access-Control-Request-Headers": "authorization"}}),
+    ]:
+        headers = {**evil, **kwargs.pop("headers", {})}
+        token = ledger.token if method == "GET" else None
+        response = client.call(method, path, token, headers=headers, **kwargs)
+        assert not [name for name in response.headers if name.lower().startswith("access-control-")], (
+            method,
+            path,
+            response.headers,
+        )
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "null",
+        "http://127.0.0.1",
+        "http://127.0.0.1:1",
+        "http://127.0.0.1.evil.example",
+        "http://evil.example/127.0.0.1",
+        "http://user@evil.example",
+        "file://",
+    ],
+)
+async def test_cross_site_websockets_are_refused_by_default(live_server: LiveServer, origin: str) -> None:
+    """With ALLOWED_ORIGINS unset only the page's own origin may open a socket (403 before it opens)."""
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(live_server.ws_url, origin=origin)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+    same = await websockets.connect(live_server.ws_url, origin=live_server.url)  # type: ignore[arg-type]
+    await same.close()
+
+
 # --- floods over HTTP --------------------------------------------------------------------------
 
 
