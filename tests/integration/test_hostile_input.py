@@ -744,6 +744,45 @@ async def test_cross_site_websockets_are_refused_by_default(live_server: LiveSer
     await same.close()
 
 
+# --- logs ----------------------------------------------------------------------------------------
+
+
+async def test_message_text_names_and_tokens_never_reach_the_logs(
+    server: LiveServer, client: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the production level (INFO), whatever goes wrong: no message text, name or token is logged."""
+    secret = f"geheimer Text {uuid.uuid4().hex}"
+    name = f"Geheimer Name {uuid.uuid4().hex[:8]}"
+    caplog.set_level(logging.INFO)
+    session = client.call("POST", "/api/auth/guest", json={"display_name": name}).json()
+    token = session["token"]
+    chat = client.new_chat(token)
+    url = f"/api/chats/{chat['id']}/messages"
+    client.call("POST", url, token, json={"text": secret, "client_msg_id": "log-1"})
+    client.call("POST", url, token, json={"text": secret + "x" * 4000, "client_msg_id": "log-2"})  # 413
+    client.call("POST", url, token, json={"text": secret, "client_msg_id": "log-3", "suggestion_id": 99})
+    client.call(
+        "POST", f"/api/chats/{uuid.uuid4()}/messages", token, json={"text": secret, "client_msg_id": "4"}
+    )
+    client.call("POST", "/api/auth/login", json={"username": name, "password": secret[:60]})
+    socket_ = await WsClient.connect(server.ws_url, token)
+    await socket_.send_message(chat["id"], secret + " over the socket")
+    await socket_.send(
+        {"type": "message", "chat_id": str(uuid.uuid4()), "client_msg_id": "5", "text": secret}
+    )
+    await socket_.expect("error")
+    await socket_.send(f"{{not json {secret}")
+    await socket_.expect("error")
+    await socket_.close()
+    client_side = ("httpx", "httpcore", "websockets.client", "asyncio")
+    lines = [r.getMessage() for r in caplog.records if not r.name.startswith(client_side)]
+    assert lines, "no server log lines were captured"
+    for line in lines:
+        assert secret not in line and "geheimer Text" not in line, line
+        assert name not in line, line
+        assert token not in line and token.split(".")[2] not in line, line
+
+
 # --- floods over HTTP --------------------------------------------------------------------------
 
 
