@@ -9,6 +9,7 @@ CSP console message; a listener installed before the page's own scripts records
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -245,6 +246,13 @@ async def test_the_api_returns_payloads_as_json_data_only(base_url: str) -> None
             assert response.headers["content-type"] == "application/json"
             assert response.headers["x-content-type-options"] == "nosniff"
             assert response.json()["text"] == payload
-        page = await http.get("/")
-        assert "script-src 'self'" in page.headers["content-security-policy"]
-        assert "<script>" not in page.text  # no inline script in the page itself
+        for path in ("/", "/console"):
+            page = await http.get(path)
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+            assert page.headers["x-frame-options"] == "DENY"
+            # The pages carry their own policy too (for copies served elsewhere) ...
+            assert '<meta http-equiv="Content-Security-Policy"' in page.text
+            # ... and no inline script or handler: every script is a module from /static.
+            assert "<script>" not in page.text and '<script type="module">' not in page.text
+            assert re.search(r"\son[a-z]+\s*=", page.text) is None
