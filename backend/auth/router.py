@@ -76,11 +76,11 @@ async def logout_all(user: CurrentUserDep, ctx: Ctx) -> Response:
 
 
 @router.post(
-    "/auth/password", status_code=204, response_class=Response, responses=responses(400, 401, 403, 422)
+    "/auth/password", status_code=204, response_class=Response, responses=responses(400, 401, 403, 422, 429)
 )
-async def change_password(body: PasswordChange, user: CurrentUserDep, ctx: Ctx) -> Response:
+async def change_password(body: PasswordChange, user: CurrentUserDep, ctx: Ctx, request: Request) -> Response:
     """Change the caller's password; their other sessions end (this one stays)."""
-    await auth_service.change_password(ctx, user, body)
+    await auth_service.change_password(ctx, user, body, client_address(request))
     return Response(status_code=204)
 
 

@@ -29,6 +29,7 @@ from backend.auth.schemas import (
 from backend.core import audit
 from backend.core.context import AppContext
 from backend.core.errors import (
+    AppError,
     Forbidden,
     Invalid,
     InvalidCredentials,
@@ -231,14 +232,30 @@ async def logout_everywhere(ctx: AppContext, current: CurrentUser) -> int:
     return count
 
 
-async def change_password(ctx: AppContext, current: CurrentUser, body: PasswordChange) -> None:
-    """Set a new password; every other session of the caller ends."""
+class WrongPassword(AppError):
+    """The current password given to change it is wrong (403: the session itself is fine)."""
+
+    status, code, detail = 403, "wrong_password", "The current password is wrong."
+
+
+async def change_password(ctx: AppContext, current: CurrentUser, body: PasswordChange, address: str) -> None:
+    """Set a new password; every other session of the caller ends. Guesses count like failed logins."""
     async with ctx.pool.acquire() as conn:
         user = await AuthRepository(conn).user_by_id(current.id)
-    if user is None or user["password_hash"] is None:
-        raise Forbidden("This account has no password to change.")
+        if user is None or user["password_hash"] is None:
+            raise Forbidden("This account has no password to change.")
+        # The same limits as login: a stolen session must not allow unlimited password guessing.
+        keys = [limits.account_key(user["username"]), limits.address_key(address)]
+        wait = await limits.seconds_locked(conn, keys)
+        if wait:
+            raise RateLimited(wait, "Too many wrong passwords; try again later.")
     if not await ctx.hasher.verify(body.current_password, user["password_hash"]):
-        raise InvalidCredentials("The current password is wrong.")
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await limits.record_failure(conn, ctx.login_policy, user["username"], address)
+            await audit.record(conn, "password_change_failed", actor_id=current.id, address=address)
+        raise WrongPassword()
+    if body.new_password == body.current_password:
+        raise Invalid("new_password: must differ from the current password")
     new_hash = await ctx.hasher.hash(body.new_password)
     async with ctx.pool.acquire() as conn, conn.transaction():
         repo = AuthRepository(conn)

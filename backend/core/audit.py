@@ -16,6 +16,7 @@ ACTIONS = (
     "logout_all",
     "token_revoked",
     "password_changed",
+    "password_change_failed",
     "user_created",
     "user_disabled",
     "user_enabled",

@@ -132,7 +132,7 @@ export class AccountMenu {
     }
     this.submit.disabled = true;
     try {
-      // auth: false, so a wrong current password (401) does not bring up the sign-in prompt.
+      // auth: false: a 401 here means the session ended; the sign-in prompt is handled below.
       await this.api.post(
         "/api/auth/password",
         { current_password: current, new_password: next },
@@ -141,13 +141,13 @@ export class AccountMenu {
       this.dialog.close();
       this.notify(t("password.changed"));
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401 && err.code !== "invalid_credentials") {
+      if (err instanceof ApiError && err.status === 401) {
         this.dialog.close();
         this.sessionLost();
         return;
       }
       this.#setError(this.#passwordError(err));
-      (err instanceof ApiError && err.status === 401 ? this.current : this.next).focus();
+      (err instanceof ApiError && err.code === "wrong_password" ? this.current : this.next).focus();
     } finally {
       this.submit.disabled = false;
     }
@@ -179,7 +179,7 @@ export class AccountMenu {
     if (err instanceof ApiError) {
       if (err.status === 0) return t("error.network");
       if (err.status === 429) return t("error.rateLimited");
-      if (err.status === 401) return t("password.wrongCurrent", { detail: err.detail });
+      if (err.code === "wrong_password") return t("password.wrongCurrent", { detail: err.detail });
       if (err.status === 422) return t("password.refused", { detail: err.detail });
       if (err.status === 403) return t("password.noPassword", { detail: err.detail });
       return t("error.generic", { detail: err.detail || err.code || err.status });

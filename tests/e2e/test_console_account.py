@@ -47,7 +47,7 @@ async def test_changing_the_password_ends_the_other_session_and_the_new_one_work
     await expect(dialog).to_contain_text("8 to 72 bytes")
     await expect(here.get_by_test_id("password-current")).to_be_focused()
 
-    # A wrong current password: the server's 401 detail, and no sign-in prompt for it.
+    # A wrong current password: the server's 403 detail, and no sign-in prompt for it.
     await change_password(here, "not my password", new_password)
     await expect(here.get_by_test_id("password-error")).to_have_text(
         "Not changed: The current password is wrong."

@@ -89,7 +89,8 @@ async def test_changing_the_password_ends_the_other_sessions(live_server: LiveSe
         here["token"],
         json={"current_password": "not it!!", "new_password": "x" * 12},
     )
-    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_credentials"
+    assert wrong.status_code == 403 and wrong.json()["code"] == "wrong_password"
+    assert api.call("GET", "/api/me", here["token"]).status_code == 200  # the session is fine
     too_long = api.call(
         "POST",
         "/api/auth/password",
@@ -182,3 +183,27 @@ def test_the_audit_log_records_security_events(live_server: LiveServer, api: Api
     page = api.call("GET", "/api/admin/audit", admin["token"], params={"limit": 2}).json()
     older = api.call("GET", "/api/admin/audit", admin["token"], params={"before_id": page[-1]["id"]}).json()
     assert older and older[0]["id"] < page[-1]["id"]
+
+
+def test_guessing_the_current_password_is_limited_like_logins(strict: LiveServer) -> None:
+    api = Api(strict.url)
+    username, password = strict.make_staff()
+    session = api.login(username, password)
+    guesses = [
+        api.call(
+            "POST",
+            "/api/auth/password",
+            session["token"],
+            json={"current_password": f"guess{i:04}", "new_password": "x" * 10},
+        )
+        for i in range(4)
+    ]
+    assert [g.status_code for g in guesses] == [403, 403, 403, 429]
+    assert "Retry-After" in guesses[-1].headers
+    same = api.call(
+        "POST",
+        "/api/auth/password",
+        session["token"],
+        json={"current_password": password, "new_password": password},
+    )
+    assert same.status_code in (422, 429)
