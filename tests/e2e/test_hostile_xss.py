@@ -211,19 +211,21 @@ async def test_payloads_as_invited_customer_names_in_both_pages(
         await console.get_by_test_id("invite-create").click()
         await expect(url).not_to_have_value(previous)  # the new link, not the last one
         previous = links[payload] = await url.input_value()
-        await wait_for_text(console, "[data-testid=chat-item-name]", payload)
+        await wait_for_text(console, "[data-testid=mine-list] [data-testid=chat-item-name]", payload)
     await guard.check()
     assert all(link.startswith(f"{base_url}/?invite=") for link in links.values())
+    chats: dict[str, str] = {}
     for payload, link in links.items():
         customer = await ui.open_page(link, setup=guard.setup)
         await customer.get_by_test_id("message-input").wait_for()
+        chats[payload] = await ui.chat_id(customer)
         await ui.send(customer, f"invited as {payload}")
         await ui.wait_for_message(customer, f"invited as {payload}")
         await guard.check()
         await customer.context.close()
-    for payload in PAYLOADS:
-        item = console.locator("[data-testid=chat-item]", has=console.get_by_text(payload, exact=True)).first
-        await item.click()
+    for payload, chat_id in chats.items():
+        # By id: other tests' customers may carry the same names.
+        await console.locator(f"[data-testid=mine-list] [data-chat-id='{chat_id}']").click()
         await wait_for_text(console, "[data-testid=pane-customer]", payload)
         await ui.wait_for_message(console, f"invited as {payload}")
         await wait_for_text(console, "[data-testid=message] .msg__sender", payload)
