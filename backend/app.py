@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Customer support chat: customers, supporters, a bot and suggested replies.",
         lifespan=lifespan,
-        responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+        responses={400: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 
@@ -23,9 +24,13 @@ class LoginPolicy:
     max_lock_seconds: float = 900.0
 
 
-def account_key(username: str) -> str:
-    """The throttle key of an account (usernames compare without case)."""
-    return "account:" + username.lower()
+def account_key(user_id: UUID | None, username: str) -> str:
+    """The throttle key of an account: its id, so every spelling that reaches it shares one count.
+
+    (The database matches usernames by its own lower(), which folds some letters differently
+    from Python's; keying by id cannot disagree with it. Unknown names are keyed by spelling.)
+    """
+    return f"account:{user_id}" if user_id is not None else "account-name:" + username.casefold()
 
 
 def address_key(address: str) -> str:
@@ -41,11 +46,11 @@ async def seconds_locked(conn: asyncpg.Connection, keys: list[str]) -> float:
     return max(0.0, (until - datetime.now(UTC)).total_seconds())
 
 
-async def record_failure(conn: asyncpg.Connection, policy: LoginPolicy, username: str, address: str) -> None:
-    """Count a failure against the account and the address; lock those over their limit."""
+async def record_failure(conn: asyncpg.Connection, policy: LoginPolicy, account: str, address: str) -> None:
+    """Count a failure against the account key and the address; lock those over their limit."""
     repo = AuthRepository(conn)
     for key, limit in (
-        (account_key(username), policy.account_failures),
+        (account, policy.account_failures),
         (address_key(address), policy.address_failures),
     ):
         await repo.count_failure(
@@ -57,6 +62,6 @@ async def record_failure(conn: asyncpg.Connection, policy: LoginPolicy, username
         )
 
 
-async def record_success(conn: asyncpg.Connection, username: str) -> None:
+async def record_success(conn: asyncpg.Connection, account: str) -> None:
     """A successful login clears the account's failures (not the address's)."""
-    await AuthRepository(conn).clear_failures(account_key(username))
+    await AuthRepository(conn).clear_failures(account)

@@ -122,6 +122,10 @@ class AuthRepository:
         )
         return found
 
+    async def clear_resume_hash(self, user_id: UUID) -> None:
+        """Retire a guest's resume token."""
+        await self.conn.execute("UPDATE users SET resume_token_hash = NULL WHERE id = $1", user_id)
+
     async def set_resume_hash(self, user_id: UUID, token_hash: bytes) -> None:
         """Give a guest a new resume token."""
         await self.conn.execute("UPDATE users SET resume_token_hash = $2 WHERE id = $1", user_id, token_hash)

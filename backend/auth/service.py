@@ -180,18 +180,18 @@ async def register(ctx: AppContext, body: RegisterCreate) -> SessionRead:
 
 async def login(ctx: AppContext, body: LoginCreate, address: str) -> SessionRead:
     """Check a username and password and open a session; repeated failures lock for a while."""
-    keys = [limits.account_key(body.username), limits.address_key(address)]
     async with ctx.pool.acquire() as conn:
-        wait = await limits.seconds_locked(conn, keys)
+        user = await AuthRepository(conn).user_by_username(body.username)
+        account = limits.account_key(user["id"] if user is not None else None, body.username)
+        wait = await limits.seconds_locked(conn, [account, limits.address_key(address)])
         if wait:
             await audit.record(conn, "login_locked", target=body.username[:64], address=address)
             raise RateLimited(wait, "Too many failed logins; try again later.")
-        user = await AuthRepository(conn).user_by_username(body.username)
     # Verify even for unknown users, so timing does not tell which usernames exist.
     ok = await ctx.hasher.verify(body.password, user["password_hash"] if user is not None else None)
     if user is None or not ok or user["disabled_at"] is not None:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await limits.record_failure(conn, ctx.login_policy, body.username, address)
+            await limits.record_failure(conn, ctx.login_policy, account, address)
             await audit.record(
                 conn,
                 "login_failed",
@@ -201,7 +201,7 @@ async def login(ctx: AppContext, body: LoginCreate, address: str) -> SessionRead
             )
         raise InvalidCredentials()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        await limits.record_success(conn, body.username)
+        await limits.record_success(conn, account)
         await audit.record(conn, "login_ok", actor_id=user["id"], address=address)
         return await _issue(ctx, conn, user)
 
@@ -226,7 +226,9 @@ async def logout(ctx: AppContext, current: CurrentUser) -> None:
 async def logout_everywhere(ctx: AppContext, current: CurrentUser) -> int:
     """Revoke every session of the caller and close all their sockets."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        count = await AuthRepository(conn).revoke_all_tokens(current.id)
+        repo = AuthRepository(conn)
+        count = await repo.revoke_all_tokens(current.id)
+        await repo.clear_resume_hash(current.id)  # a guest's way back is a session too
         await audit.record(conn, "logout_all", actor_id=current.id, details={"sessions": count})
     await ctx.broker.publish(user_channel(current.id), Event(revoke_jti="*"))
     return count
@@ -245,13 +247,13 @@ async def change_password(ctx: AppContext, current: CurrentUser, body: PasswordC
         if user is None or user["password_hash"] is None:
             raise Forbidden("This account has no password to change.")
         # The same limits as login: a stolen session must not allow unlimited password guessing.
-        keys = [limits.account_key(user["username"]), limits.address_key(address)]
-        wait = await limits.seconds_locked(conn, keys)
+        account = limits.account_key(user["id"], user["username"])
+        wait = await limits.seconds_locked(conn, [account, limits.address_key(address)])
         if wait:
             raise RateLimited(wait, "Too many wrong passwords; try again later.")
     if not await ctx.hasher.verify(body.current_password, user["password_hash"]):
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await limits.record_failure(conn, ctx.login_policy, user["username"], address)
+            await limits.record_failure(conn, ctx.login_policy, account, address)
             await audit.record(conn, "password_change_failed", actor_id=current.id, address=address)
         raise WrongPassword()
     if body.new_password == body.current_password:

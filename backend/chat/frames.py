@@ -15,7 +15,8 @@ class AuthFrame(InputModel):
     """Authenticate (first frame), or switch to a fresh token of the same user later."""
 
     type: Literal["auth"]
-    token: Annotated[str, Field(max_length=4096)]
+    # Bounded by the frame size only: an over-long token is an invalid token (close 4401).
+    token: str
 
 
 class SubscribeFrame(InputModel):

@@ -134,7 +134,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type and "json" not in content_type and request.method in ("POST", "PUT", "PATCH"):
+            return error_response(415, "unsupported_media_type", "Send the body as application/json.")
         errors = list(exc.errors())
         if any(err.get("type") == "json_invalid" for err in errors):
             return error_response(400, "invalid_json", "The request body is not valid JSON.")

@@ -207,3 +207,28 @@ def test_guessing_the_current_password_is_limited_like_logins(strict: LiveServer
         json={"current_password": password, "new_password": password},
     )
     assert same.status_code in (422, 429)
+
+
+async def test_logout_everywhere_also_retires_a_guests_way_back(live_server: LiveServer, api: Api) -> None:
+    guest = api.guest()
+    assert api.call("POST", "/api/auth/logout-all", guest["token"]).status_code == 204
+    resumed = api.call("POST", "/api/auth/guest/resume", json={"resume_token": guest["resume_token"]})
+    assert resumed.status_code == 401
+
+
+async def test_an_overlong_token_in_a_second_auth_frame_closes_the_socket(
+    live_server: LiveServer, api: Api
+) -> None:
+    socket = await WsClient.connect(live_server.ws_url, api.guest()["token"])
+    await socket.send({"type": "auth", "token": "x" * 5000})
+    assert await socket.closed_with() == 4401
+
+
+def test_a_body_that_is_not_json_is_415(api: Api) -> None:
+    response = api.call(
+        "POST",
+        "/api/auth/guest",
+        content=b"display_name=Anna",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"
