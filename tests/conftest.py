@@ -137,13 +137,24 @@ def free_port() -> int:
 class LiveServer:
     """A real uvicorn serving create_app(settings) on 127.0.0.1, in a thread of this process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tls: tuple[str, str] | None = None) -> None:
         self.settings = settings
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws"
         self.app = create_app(settings)
-        self.server = uvicorn.Server(uvicorn_config(self.app, settings, host="127.0.0.1", port=self.port))
+        certfile, keyfile = tls if tls else (None, None)
+        self.server = uvicorn.Server(
+            uvicorn_config(
+                self.app,
+                settings,
+                host="127.0.0.1",
+                port=self.port,
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+            )
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._serve, name=f"uvicorn-{self.port}", daemon=True)
 
@@ -159,7 +170,7 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.server.started:
                 try:
-                    if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    if httpx.get(self.url + "/readyz", timeout=2, verify=False).status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
@@ -228,11 +239,11 @@ def start_server(
     """Start a live server with setting overrides; all are stopped at the end of the run."""
     servers: list[LiveServer] = []
 
-    def start(**overrides: Any) -> LiveServer:
+    def start(tls: tuple[str, str] | None = None, **overrides: Any) -> LiveServer:
         database_url = overrides.pop("database_url", None) or new_database()
         data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("data")
         settings = server_settings(database_url, data_dir, **overrides)
-        server = LiveServer(settings).start()
+        server = LiveServer(settings, tls).start()
         servers.append(server)
         return server
 
