@@ -11,6 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
+	@# The CPU build first, from local disk: an unpinned torch would pull gigabytes of CUDA.
+	@$(PY) -m pip install --quiet torch==2.13.0
 	@$(PY) -m pip install --quiet -e '.[test]' 2>&1 | grep -v -e 'is ignored' -e '^ *$$' || true
 	@$(PY) -c 'import backend, fastapi, asyncpg, playwright'
 	@touch $(STAMP)

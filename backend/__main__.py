@@ -433,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--customer", type=UUID, required=True, metavar="USER_ID")
     purge.add_argument("--yes", action="store_true", help="confirm: the data is gone for good")
     purge.set_defaults(func=cmd_purge)
+
+    from backend.knowledge import cli as knowledge_cli
+
+    knowledge_cli.add_commands(sub)
     return parser
 
 
