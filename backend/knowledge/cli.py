@@ -228,7 +228,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     target = Path(args.output) if args.output else package_params_path()
     target.write_text(params.to_json(), "utf-8")
     w = params.weights
-    print(f"weights: mean {w.mean:g}, max {w.max:g}, full text {w.fulltext:g}; written to {target}")
+    print(
+        f"weights: mean chunk cosine {w.mean:g}, max chunk cosine {w.max:g}, whole article {w.lead:g}, "
+        f"full text {w.fulltext:g}; written to {target}"
+    )
     return 0
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from backend.knowledge.ranking import (
     CALIBRATION_DEPTH,
     Calibration,
@@ -23,8 +25,9 @@ from backend.knowledge.ranking import (
     RankingParams,
     Weights,
     features,
-    fit_calibration,
+    fit_logistic,
     rank,
+    scope_features,
 )
 from backend.knowledge.schemas import ArticleCandidate
 from backend.knowledge.service import Retriever
@@ -32,6 +35,7 @@ from backend.knowledge.service import Retriever
 FOLDS = 5
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MAX_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+LEAD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 FULLTEXT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -82,16 +86,6 @@ class Metrics:
         return f"| {name} | {recall} | {self.mrr:.3f} |"
 
 
-def positions(rankings: Sequence[Sequence[str]], questions: Sequence[Question]) -> list[int | None]:
-    """The 1-based position of the expected title in each in-scope question's ranking."""
-    found: list[int | None] = []
-    for titles, question in zip(rankings, questions, strict=True):
-        if question.expected is None:
-            continue
-        found.append(titles.index(question.expected) + 1 if question.expected in titles else None)
-    return found
-
-
 def metrics(found: Sequence[int | None]) -> Metrics:
     """Recall@1/3/5 and MRR from positions."""
     count = max(len(found), 1)
@@ -100,52 +94,94 @@ def metrics(found: Sequence[int | None]) -> Metrics:
     return Metrics(recall, mrr, len(found))
 
 
-def _objective(found: Sequence[int | None]) -> float:
-    m = metrics(found)
-    return m.recall[3] + 0.5 * m.mrr + 0.1 * m.recall[1]
+class SignalTable:
+    """Every question's candidates as padded arrays, for fast weight search."""
+
+    def __init__(self, candidates: Sequence[Sequence[ArticleCandidate]], questions: Sequence[Question]):
+        width = max((len(c) for c in candidates), default=0) + 1
+        shape = (len(candidates), width)
+        self.mean = np.zeros(shape)
+        self.max = np.zeros(shape)
+        self.lead = np.zeros(shape)
+        self.text = np.zeros(shape)
+        self.valid = np.zeros(shape, dtype=bool)
+        # The expected article's column; a missing one is the padding column, which never wins.
+        self.target = np.full(len(candidates), width - 1)
+        self.in_scope = np.array([q.expected is not None for q in questions], dtype=bool)
+        for i, (cands, question) in enumerate(zip(candidates, questions, strict=True)):
+            for j, c in enumerate(cands):
+                self.mean[i, j], self.max[i, j] = c.mean_cosine, c.max_cosine
+                self.lead[i, j], self.text[i, j] = c.lead_cosine, c.fulltext
+                self.valid[i, j] = True
+                if c.title == question.expected:
+                    self.target[i] = j
+
+    def positions(self, weights: Weights, mode: Mode, rows: np.ndarray) -> np.ndarray:
+        """1-based position of the expected article (a large number when absent), in-scope rows only."""
+        if mode == "fulltext":
+            scores = self.text.copy()
+        else:
+            scores = weights.mean * self.mean + weights.max * self.max + weights.lead * self.lead
+            if mode == "hybrid":
+                scores = scores + weights.fulltext * self.text
+        scores = np.where(self.valid, scores, -np.inf)
+        picked = rows & self.in_scope
+        index = np.nonzero(picked)[0]
+        target = scores[index, self.target[index]]
+        found = self.valid[index, self.target[index]]
+        position = (scores[index] > target[:, None]).sum(axis=1) + 1
+        return np.where(found, position, 10**6)
 
 
-def tune_weights(
-    candidates: Sequence[Sequence[ArticleCandidate]], questions: Sequence[Question], mode: Mode
-) -> Weights:
-    """The grid weights that rank these questions best (Recall@3, then MRR)."""
+def _objective(position: np.ndarray) -> float:
+    if len(position) == 0:
+        return 0.0
+    return float(np.mean(position <= 3) + 0.5 * np.mean(1.0 / position) + 0.1 * np.mean(position <= 1))
+
+
+def tune_weights(table: SignalTable, rows: np.ndarray, mode: Mode) -> Weights:
+    """The grid weights that rank these questions best (Recall@3, then MRR, then Recall@1)."""
     grid = FULLTEXT_GRID if mode == "hybrid" else (0.0,)
     best: tuple[float, Weights] | None = None
-    for max_weight, fulltext in itertools.product(MAX_GRID, grid):
-        weights = Weights(mean=1.0, max=max_weight, fulltext=fulltext)
-        rankings = [[c.title for c, _ in rank(cands, weights, mode)] for cands in candidates]
-        value = _objective(positions(rankings, questions))
+    for max_weight, lead, fulltext in itertools.product(MAX_GRID, LEAD_GRID, grid):
+        weights = Weights(mean=1.0, max=max_weight, lead=lead, fulltext=fulltext)
+        value = _objective(table.positions(weights, mode, rows))
         if best is None or value > best[0] + 1e-12:
             best = (value, weights)
     assert best is not None
     return best[1]
 
 
-def calibration_rows(
+def fit_calibration(
     candidates: Sequence[Sequence[ArticleCandidate]], questions: Sequence[Question], weights: Weights
-) -> tuple[list[list[float]], list[int], list[int]]:
-    """Feature rows of the top candidates, their labels, and which question each row belongs to."""
-    rows: list[list[float]] = []
-    labels: list[int] = []
-    owner: list[int] = []
-    for index, (cands, question) in enumerate(zip(candidates, questions, strict=True)):
+) -> Calibration:
+    """Scope model on every question; answer model on the top candidates of in-scope questions."""
+    answer_rows: list[list[float]] = []
+    answer_labels: list[int] = []
+    scope_rows: list[list[float]] = []
+    scope_labels: list[int] = []
+    for cands, question in zip(candidates, questions, strict=True):
         ranked = rank(cands, weights, "hybrid")
-        for (candidate, _), row in zip(ranked, features(ranked, CALIBRATION_DEPTH), strict=False):
-            rows.append(row)
-            labels.append(1 if candidate.title == question.expected else 0)
-            owner.append(index)
-    return rows, labels, owner
+        scope_rows.append(scope_features(ranked))
+        scope_labels.append(1 if question.expected is not None else 0)
+        if question.expected is None:
+            continue
+        for (candidate, _), row in zip(ranked, features(ranked, weights, CALIBRATION_DEPTH), strict=False):
+            answer_rows.append(row)
+            answer_labels.append(1 if candidate.title == question.expected else 0)
+    return Calibration(
+        answer=fit_logistic(answer_rows, answer_labels), scope=fit_logistic(scope_rows, scope_labels)
+    )
 
 
 def fit_params(
     candidates: Sequence[Sequence[ArticleCandidate]], questions: Sequence[Question], model: str, note: str
 ) -> RankingParams:
     """Fit weights and calibration on every given question (what `calibrate` ships)."""
-    weights = tune_weights(candidates, questions, "hybrid")
-    rows, labels, _ = calibration_rows(candidates, questions, weights)
-    return RankingParams(
-        weights=weights, calibration=fit_calibration(rows, labels), model=model, fitted_on=note
-    )
+    table = SignalTable(candidates, questions)
+    weights = tune_weights(table, np.ones(len(questions), dtype=bool), "hybrid")
+    calibration = fit_calibration(candidates, questions, weights)
+    return RankingParams(weights=weights, calibration=calibration, model=model, fitted_on=note)
 
 
 @dataclass
@@ -164,43 +200,36 @@ def cross_validate(
     candidates: Sequence[Sequence[ArticleCandidate]], questions: Sequence[Question], mode: Mode
 ) -> CrossValidated:
     """Tune (and, for hybrid, calibrate) on k-1 folds, measure on the held-out fold, pooled."""
-    folds = [fold_of(q) for q in questions]
-    rankings: list[list[str]] = [[] for _ in questions]
+    table = SignalTable(candidates, questions)
+    folds = np.array([fold_of(q) for q in questions])
+    found: list[int | None] = []
     result = CrossValidated(metrics=metrics([]), weights=[])
+    if mode == "hybrid":
+        # Filled by question index, so that the answer curve can tell in-scope from out-of-scope.
+        result.top_confidence = [0.0] * len(questions)
+        result.top_correct = [0] * len(questions)
     for fold in range(FOLDS):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
-        if not test:
+        train, test = folds != fold, folds == fold
+        if not test.any():
             continue
-        if mode == "fulltext":
-            weights = Weights()
-        else:
-            weights = tune_weights([candidates[i] for i in train], [questions[i] for i in train], mode)
+        weights = Weights() if mode == "fulltext" else tune_weights(table, train, mode)
         result.weights.append(weights)
-        calibration: Calibration | None = None
-        if mode == "hybrid":
-            rows, labels, _ = calibration_rows(
-                [candidates[i] for i in train], [questions[i] for i in train], weights
-            )
-            calibration = fit_calibration(rows, labels)
-        for i in test:
+        found.extend(int(p) if p < 10**6 else None for p in table.positions(weights, mode, test))
+        if mode != "hybrid":
+            continue
+        index = [int(i) for i in np.nonzero(train)[0]]
+        calibration = fit_calibration([candidates[i] for i in index], [questions[i] for i in index], weights)
+        for i in (int(i) for i in np.nonzero(test)[0]):
             ranked = rank(candidates[i], weights, mode)
-            rankings[i] = [c.title for c, _ in ranked]
-            if calibration is None:
-                continue
-            rows_i = features(ranked, CALIBRATION_DEPTH)
-            for position, ((candidate, _), row) in enumerate(zip(ranked, rows_i, strict=False)):
-                confidence = calibration.probability(row)
+            confidences = calibration.confidences(ranked, weights, CALIBRATION_DEPTH)
+            for position, ((candidate, _), confidence) in enumerate(zip(ranked, confidences, strict=False)):
                 correct = 1 if candidate.title == questions[i].expected else 0
                 result.pair_confidence.append(confidence)
                 result.pair_label.append(correct)
                 if position == 0:
-                    result.top_confidence.append(confidence)
-                    result.top_correct.append(correct)
-            if not ranked:
-                result.top_confidence.append(0.0)
-                result.top_correct.append(0)
-    result.metrics = metrics(positions(rankings, questions))
+                    result.top_confidence[i] = confidence
+                    result.top_correct[i] = correct
+    result.metrics = metrics(found)
     return result
 
 
@@ -343,11 +372,11 @@ class Report:
             lines.append(result.metrics.row(names[mode]))
         hybrid = self.modes.get("hybrid")
         if hybrid is not None:
-            chosen = sorted({(w.max, w.fulltext) for w in hybrid.weights})
+            chosen = sorted({(w.max, w.lead, w.fulltext) for w in hybrid.weights})
             lines += [
                 "",
-                "hybrid weights chosen per fold (mean cosine 1, max cosine, full text): "
-                + ", ".join(f"({m:g}, {f:g})" for m, f in chosen),
+                "hybrid weights chosen in the folds (mean chunk cosine 1; max chunk cosine, whole-article "
+                "cosine, full text): " + ", ".join(f"({m:g}, {ld:g}, {f:g})" for m, ld, f in chosen),
                 "",
                 f"ECE of the top article's confidence (10 bins, all questions): {self.ece_top:.3f}; "
                 f"over the top {CALIBRATION_DEPTH} articles of each question: {self.ece_pairs:.3f}",

@@ -110,6 +110,12 @@ def module_hash(module: TextModule) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
+def lead_text(article: Article) -> str:
+    """The article as a whole, title first: embedded as one vector (the model reads its opening)."""
+    body = article.body.lstrip()
+    return body if body.startswith("# ") else f"# {article.title}\n\n{body}"
+
+
 def module_embedding_text(module: TextModule) -> str:
     """What a text module is embedded as."""
     return f"{module.title}\n\n{module.text}"
@@ -227,9 +233,10 @@ class Ingestion:
             return
         texts = [chunk.text for item in pending for chunk in item.chunks]
         self.report.chunks += len(texts)
-        vectors = [] if self.dry_run else await asyncio.to_thread(self.embedder.embed, texts)
+        leads = [lead_text(item.article) for item in pending]
+        vectors = [] if self.dry_run else await asyncio.to_thread(self.embedder.embed, texts + leads)
         start = 0
-        for item in pending:
+        for number, item in enumerate(pending):
             counts = self.report.articles.added if item.is_new else self.report.articles.changed
             if self.dry_run:
                 counts.append(item.article.identity)
@@ -237,7 +244,8 @@ class Ingestion:
             mine = vectors[start : start + len(item.chunks)]
             start += len(item.chunks)
             try:
-                await self.store.index(item.article, item.content_hash, item.chunks, mine)
+                lead = vectors[len(texts) + number]
+                await self.store.index(item.article, item.content_hash, item.chunks, mine, lead)
             except Exception as exc:  # one bad article must not stop the others
                 log.exception("could not store %s", item.article.identity)
                 self.report.failed.append((item.article.source_path, f"could not store: {exc}"))
@@ -303,8 +311,12 @@ async def reembed(store: KnowledgeStore, chunker: Chunker, embedder: Embedder) -
     total = 0
     for article in articles:
         chunks = await asyncio.to_thread(chunker.chunk, article)
-        vectors = await asyncio.to_thread(embedder.embed, [chunk.text for chunk in chunks])
-        prepared.append((article, article_hash(article, chunker.signature), chunks, vectors))
+        vectors = await asyncio.to_thread(
+            embedder.embed, [chunk.text for chunk in chunks] + [lead_text(article)]
+        )
+        prepared.append(
+            (article, article_hash(article, chunker.signature), chunks, vectors[:-1], vectors[-1])
+        )
         total += len(chunks)
     module_vectors = await asyncio.to_thread(embedder.embed, [module_embedding_text(m) for m in modules])
     await store.replace_all_vectors(

@@ -20,43 +20,88 @@ from backend.knowledge.schemas import ArticleCandidate
 
 Mode = Literal["hybrid", "vector", "fulltext"]
 PARAMS_FILE = "ranking.json"
-FEATURES = ("score", "margin", "mean_cosine", "max_cosine", "fulltext", "vector_top", "fulltext_top", "first")
+FEATURES = (
+    "score",
+    "margin",
+    "mean_cosine",
+    "max_cosine",
+    "lead_cosine",
+    "fulltext",
+    "vector_top",
+    "fulltext_top",
+    "first",
+)
+SCOPE_FEATURES = (
+    "top_score",
+    "top_margin",
+    "top_mean_cosine",
+    "top_max_cosine",
+    "top_lead_cosine",
+    "top_fulltext",
+)
 # Candidates per question the calibration is fitted on (and confidences are given for).
 CALIBRATION_DEPTH = 5
 
 
 @dataclass
 class Weights:
-    """score = mean * mean_cosine + max * max_cosine + fulltext * ts_rank."""
+    """score = mean_cosine + max * max_cosine + lead * lead_cosine + fulltext * ts_rank."""
 
     mean: float = 1.0
     max: float = 0.5
+    lead: float = 0.5
     fulltext: float = 0.3
 
     def score(self, candidate: ArticleCandidate, mode: Mode = "hybrid") -> float:
         """The fused score of one article."""
         if mode == "fulltext":
             return candidate.fulltext
-        vector = self.mean * candidate.mean_cosine + self.max * candidate.max_cosine
+        vector = (
+            self.mean * candidate.mean_cosine
+            + self.max * candidate.max_cosine
+            + self.lead * candidate.lead_cosine
+        )
         return vector if mode == "vector" else vector + self.fulltext * candidate.fulltext
 
 
 @dataclass
-class Calibration:
-    """Logistic regression over FEATURES: the probability that a ranked article answers the question."""
+class Logistic:
+    """A logistic regression over standardised features."""
 
-    coefficients: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
+    coefficients: list[float]
     intercept: float = 0.0
-    mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
-    scale: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
+    mean: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+
+    @classmethod
+    def neutral(cls, size: int) -> Logistic:
+        """A model that answers 0.5 for everything (before fitting)."""
+        return cls([0.0] * size, 0.0, [0.0] * size, [1.0] * size)
 
     def probability(self, features: Sequence[float]) -> float:
-        """The calibrated probability for one feature row."""
+        """The probability for one feature row."""
         z = self.intercept + sum(
             c * (x - m) / s
             for c, x, m, s in zip(self.coefficients, features, self.mean, self.scale, strict=True)
         )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@dataclass
+class Calibration:
+    """P(article answers) = P(the question is in scope) * P(this article is the right one | in scope)."""
+
+    answer: Logistic = field(default_factory=lambda: Logistic.neutral(len(FEATURES)))
+    scope: Logistic = field(default_factory=lambda: Logistic.neutral(len(SCOPE_FEATURES)))
+
+    def confidences(
+        self, ranked: Sequence[tuple[ArticleCandidate, float]], weights: Weights, depth: int
+    ) -> list[float]:
+        """Calibrated confidences of the first `depth` ranked articles."""
+        if not ranked:
+            return []
+        in_scope = self.scope.probability(scope_features(ranked))
+        return [in_scope * self.answer.probability(row) for row in features(ranked, weights, depth)]
 
 
 @dataclass
@@ -76,9 +121,10 @@ class RankingParams:
     def from_json(cls, text: str) -> RankingParams:
         """Parse the JSON file's text."""
         data = json.loads(text)
+        calibration = data["calibration"]
         return cls(
             weights=Weights(**data["weights"]),
-            calibration=Calibration(**data["calibration"]),
+            calibration=Calibration(Logistic(**calibration["answer"]), Logistic(**calibration["scope"])),
             model=data.get("model", ""),
             fitted_on=data.get("fitted_on", ""),
         )
@@ -94,7 +140,7 @@ def load_params(path: Path | None = None) -> RankingParams:
 
 
 def package_params_path() -> Path:
-    """Where the shipped parameters live in the source tree (`calibrate --write` writes there)."""
+    """Where the shipped parameters live in the source tree (`calibrate` writes there)."""
     return Path(__file__).resolve().parent / PARAMS_FILE
 
 
@@ -108,12 +154,12 @@ def rank(
 
 
 def features(
-    ranked: Sequence[tuple[ArticleCandidate, float]], depth: int = CALIBRATION_DEPTH
+    ranked: Sequence[tuple[ArticleCandidate, float]], weights: Weights, depth: int = CALIBRATION_DEPTH
 ) -> list[list[float]]:
     """Calibration features of the first `depth` ranked articles (see FEATURES)."""
     if not ranked:
         return []
-    top_vector = max(ranked, key=lambda pair: pair[0].mean_cosine + pair[0].max_cosine)[0].document_id
+    top_vector = max(ranked, key=lambda pair: weights.score(pair[0], "vector"))[0].document_id
     top_text = max(ranked, key=lambda pair: pair[0].fulltext)[0]
     top_text_id = top_text.document_id if top_text.fulltext > 0 else None
     rows: list[list[float]] = []
@@ -126,6 +172,7 @@ def features(
                 margin,
                 candidate.mean_cosine,
                 candidate.max_cosine,
+                candidate.lead_cosine,
                 candidate.fulltext,
                 1.0 if candidate.document_id == top_vector else 0.0,
                 1.0 if candidate.document_id == top_text_id else 0.0,
@@ -135,7 +182,16 @@ def features(
     return rows
 
 
-def fit_calibration(rows: Sequence[Sequence[float]], labels: Sequence[int], l2: float = 1.0) -> Calibration:
+def scope_features(ranked: Sequence[tuple[ArticleCandidate, float]]) -> list[float]:
+    """Question-level evidence that any article answers it (see SCOPE_FEATURES)."""
+    if not ranked:
+        return [0.0] * len(SCOPE_FEATURES)
+    top, score = ranked[0]
+    margin = score - ranked[1][1] if len(ranked) > 1 else score
+    return [score, margin, top.mean_cosine, top.max_cosine, top.lead_cosine, top.fulltext]
+
+
+def fit_logistic(rows: Sequence[Sequence[float]], labels: Sequence[int], l2: float = 1.0) -> Logistic:
     """Logistic regression by Newton's method, features standardised, a light L2 penalty."""
     x = np.asarray(rows, dtype=float)
     y = np.asarray(labels, dtype=float)
@@ -156,7 +212,7 @@ def fit_calibration(rows: Sequence[Sequence[float]], labels: Sequence[int], l2: 
         beta -= step
         if float(np.max(np.abs(step))) < 1e-8:
             break
-    return Calibration(
+    return Logistic(
         coefficients=[round(float(v), 6) for v in beta[1:]],
         intercept=round(float(beta[0]), 6),
         mean=[round(float(v), 6) for v in mean],

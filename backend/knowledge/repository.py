@@ -50,6 +50,11 @@ def _dimension(value: int) -> int:
     return dimension
 
 
+def _typed(sql: str, dimension: int) -> str:
+    """Write the vector dimension into SQL where the text says DIM (a validated int, never input)."""
+    return sql.replace("DIM", str(_dimension(dimension)))
+
+
 def _index_sql(dimension: int) -> list[str]:
     dim = _dimension(dimension)
     return [
@@ -57,10 +62,16 @@ def _index_sql(dimension: int) -> list[str]:
         "DROP INDEX IF EXISTS knowledge_documents_embedding_idx",
         # Partial: rows of another dimension (the old model's, still visible to other sessions
         # while `reembed` swaps them) are left out instead of failing the cast.
-        f"CREATE INDEX knowledge_chunks_embedding_idx ON knowledge_chunks"
-        f" USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE vector_dims(embedding) = {dim}",
-        f"CREATE INDEX knowledge_documents_embedding_idx ON knowledge_documents"
-        f" USING hnsw ((embedding::vector({dim})) vector_ip_ops) WHERE vector_dims(embedding) = {dim}",
+        _typed(
+            "CREATE INDEX knowledge_chunks_embedding_idx ON knowledge_chunks"
+            " USING hnsw ((embedding::vector(DIM)) vector_cosine_ops) WHERE vector_dims(embedding) = DIM",
+            dim,
+        ),
+        _typed(
+            "CREATE INDEX knowledge_documents_embedding_idx ON knowledge_documents"
+            " USING hnsw ((embedding::vector(DIM)) vector_ip_ops) WHERE vector_dims(embedding) = DIM",
+            dim,
+        ),
     ]
 
 
@@ -120,10 +131,11 @@ class PgKnowledgeStore:
         content_hash: str,
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
+        lead: Sequence[float] | None = None,
     ) -> None:
         """Insert or replace an article with its chunks in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._write_document(conn, article, content_hash, chunks, vectors)
+            await self._write_document(conn, article, content_hash, chunks, vectors, lead)
 
     @staticmethod
     async def _write_document(
@@ -132,18 +144,19 @@ class PgKnowledgeStore:
         content_hash: str,
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
+        lead: Sequence[float] | None,
     ) -> int:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         mean = centroid(vectors)
         document_id: int = await conn.fetchval(
             "INSERT INTO knowledge_documents"
-            " (identity, source_path, title, url, language, tags, body, content_hash, embedding)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector)"
+            " (identity, source_path, title, url, language, tags, body, content_hash, embedding,"
+            " lead_embedding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector, $10::vector)"
             " ON CONFLICT (identity) DO UPDATE SET source_path = EXCLUDED.source_path,"
             " title = EXCLUDED.title, url = EXCLUDED.url, language = EXCLUDED.language,"
             " tags = EXCLUDED.tags, body = EXCLUDED.body, content_hash = EXCLUDED.content_hash,"
-            " embedding = EXCLUDED.embedding, updated_at = now()"
+            " embedding = EXCLUDED.embedding, lead_embedding = EXCLUDED.lead_embedding, updated_at = now()"
             " RETURNING id",
             article.identity,
             article.source_path,
@@ -154,6 +167,7 @@ class PgKnowledgeStore:
             article.body,
             content_hash,
             vector_literal(mean) if mean is not None else None,
+            vector_literal(lead) if lead is not None else None,
         )
         await conn.execute("DELETE FROM knowledge_chunks WHERE document_id = $1", document_id)
         await conn.executemany(
@@ -178,57 +192,72 @@ class PgKnowledgeStore:
         if query.vector is None and terms is None:
             return []
         vector = vector_literal(query.vector) if query.vector is not None else None
-        dim = _dimension(len(query.vector)) if query.vector is not None else 0
+        dim = len(query.vector) if query.vector is not None else 0
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SET LOCAL hnsw.ef_search = {_EF_SEARCH}")
             ids: set[int] = set()
             if vector is not None:
                 # The casts match the expression indexes, so the planner walks the HNSW graphs.
                 rows = await conn.fetch(
-                    f"SELECT document_id FROM knowledge_chunks"  # noqa: S608  # nosec B608: dim is an int
-                    f" WHERE vector_dims(embedding) = {dim}"
-                    f" ORDER BY embedding::vector({dim}) <=> $1::vector({dim}) LIMIT $2",
+                    _typed(
+                        "SELECT document_id FROM knowledge_chunks WHERE vector_dims(embedding) = DIM"
+                        " ORDER BY embedding::vector(DIM) <=> $1::vector(DIM) LIMIT $2",
+                        dim,
+                    ),
                     vector,
                     candidates * 2,
                 )
                 ids.update(row["document_id"] for row in rows)
                 rows = await conn.fetch(
-                    f"SELECT id FROM knowledge_documents"  # noqa: S608  # nosec B608: dim is an int
-                    f" WHERE vector_dims(embedding) = {dim}"
-                    f" ORDER BY embedding::vector({dim}) <#> $1::vector({dim}) LIMIT $2",
+                    _typed(
+                        "SELECT id FROM knowledge_documents WHERE vector_dims(embedding) = DIM"
+                        " ORDER BY embedding::vector(DIM) <#> $1::vector(DIM) LIMIT $2",
+                        dim,
+                    ),
                     vector,
                     candidates,
                 )
                 ids.update(row["id"] for row in rows)
             if terms is not None:
+                # An article is searched in its own language's configuration (both when unknown):
+                # German stems of English text only add noise (measured in docs/evaluation.md).
                 rows = await conn.fetch(
                     "WITH q AS (SELECT to_tsquery('english', $1) AS en, to_tsquery('german', $1) AS de)"
-                    " SELECT c.document_id FROM knowledge_chunks c, q"
-                    " WHERE c.tsv_en @@ q.en OR c.tsv_de @@ q.de"
-                    " ORDER BY greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) DESC LIMIT $2",
+                    " SELECT c.document_id FROM knowledge_chunks c"
+                    " JOIN knowledge_documents d ON d.id = c.document_id, q"
+                    " WHERE (left(d.language, 2) IS DISTINCT FROM 'de' AND c.tsv_en @@ q.en)"
+                    " OR (left(d.language, 2) IS DISTINCT FROM 'en' AND c.tsv_de @@ q.de)"
+                    " ORDER BY CASE left(d.language, 2) WHEN 'en' THEN ts_rank(c.tsv_en, q.en)"
+                    " WHEN 'de' THEN ts_rank(c.tsv_de, q.de)"
+                    " ELSE greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) END DESC LIMIT $2",
                     terms,
                     candidates * 2,
                 )
                 ids.update(row["document_id"] for row in rows)
             if not ids:
                 return []
-            cosine = (
-                f"CASE WHEN vector_dims(c.embedding) = {dim}"
-                f" THEN 1 - (c.embedding::vector({dim}) <=> $3::vector({dim})) ELSE 0 END"
-                if vector is not None
-                else "0"
-            )
+            # Without a query vector $3 is NULL and the cosines are 0 (DIM is then any valid number).
             chunk_rows = await conn.fetch(
-                "WITH q AS (SELECT to_tsquery('english', coalesce($2, '')) AS en,"  # noqa: S608  # nosec B608: dim is an int
-                " to_tsquery('german', coalesce($2, '')) AS de)"
-                " SELECT c.id, c.document_id, c.ordinal, c.heading_path, c.text,"
-                f" {cosine} AS cosine,"
-                " CASE WHEN $2::text IS NULL THEN 0"
-                " ELSE greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) END AS rank,"
-                " d.identity, d.title, d.url, d.language"
-                " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id, q"
-                " WHERE c.document_id = ANY($1::bigint[]) ORDER BY c.document_id, c.ordinal",
-                *([sorted(ids), terms, vector] if vector is not None else [sorted(ids), terms]),
+                _typed(
+                    "WITH q AS (SELECT to_tsquery('english', coalesce($2, '')) AS en,"
+                    " to_tsquery('german', coalesce($2, '')) AS de)"
+                    " SELECT c.id, c.document_id, c.ordinal, c.heading_path, c.text,"
+                    " coalesce(CASE WHEN vector_dims(c.embedding) = DIM"
+                    " THEN 1 - (c.embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS cosine,"
+                    " coalesce(CASE WHEN vector_dims(d.lead_embedding) = DIM"
+                    " THEN 1 - (d.lead_embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS lead,"
+                    " CASE WHEN $2::text IS NULL THEN 0"
+                    " WHEN left(d.language, 2) = 'en' THEN ts_rank(c.tsv_en, q.en)"
+                    " WHEN left(d.language, 2) = 'de' THEN ts_rank(c.tsv_de, q.de)"
+                    " ELSE greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) END AS rank,"
+                    " d.identity, d.title, d.url, d.language"
+                    " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id, q"
+                    " WHERE c.document_id = ANY($1::bigint[]) ORDER BY c.document_id, c.ordinal",
+                    dim or 1,
+                ),
+                sorted(ids),
+                terms,
+                vector,
             )
         return _group(chunk_rows)
 
@@ -300,7 +329,9 @@ class PgKnowledgeStore:
         self,
         name: str,
         dimension: int,
-        articles: Sequence[tuple[Article, str, Sequence[Chunk], Sequence[Sequence[float]]]],
+        articles: Sequence[
+            tuple[Article, str, Sequence[Chunk], Sequence[Sequence[float]], Sequence[float] | None]
+        ],
         modules: Sequence[tuple[TextModule, str, Sequence[float]]],
     ) -> None:
         """Swap every vector for another model's in one transaction, indexes rebuilt for its dimension."""
@@ -309,8 +340,9 @@ class PgKnowledgeStore:
             await conn.execute("DROP INDEX IF EXISTS knowledge_chunks_embedding_idx")
             await conn.execute("DROP INDEX IF EXISTS knowledge_documents_embedding_idx")
             await conn.execute("UPDATE text_modules SET embedding = NULL")
-            for article, content_hash, chunks, vectors in articles:
-                await self._write_document(conn, article, content_hash, chunks, vectors)
+            await conn.execute("UPDATE knowledge_documents SET lead_embedding = NULL")
+            for article, content_hash, chunks, vectors, lead in articles:
+                await self._write_document(conn, article, content_hash, chunks, vectors, lead)
             for module, content_hash, vector in modules:
                 await conn.execute(
                     "UPDATE text_modules SET embedding = $2::vector, content_hash = $3"
@@ -350,6 +382,7 @@ def _group(rows: Sequence[asyncpg.Record]) -> list[ArticleCandidate]:
                 mean_cosine=sum(cosines) / len(cosines),
                 max_cosine=max(cosines),
                 fulltext=max(float(row["rank"]) for row in chunk_rows),
+                lead_cosine=float(first["lead"]),
                 passages=[
                     Passage(
                         row["id"],

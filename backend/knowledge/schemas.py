@@ -83,6 +83,7 @@ class ArticleCandidate:
     mean_cosine: float
     max_cosine: float
     fulltext: float
+    lead_cosine: float = 0.0
     passages: list[Passage] = field(default_factory=list)
 
 

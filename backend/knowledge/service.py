@@ -8,7 +8,7 @@ import logging
 import asyncpg
 
 from backend.knowledge.embedder import Embedder
-from backend.knowledge.ranking import Mode, RankingParams, features, load_params, rank
+from backend.knowledge.ranking import Mode, RankingParams, load_params, rank
 from backend.knowledge.schemas import ArticleCandidate, ArticleHit, SearchQuery
 from backend.knowledge.store import KnowledgeStore
 
@@ -68,9 +68,9 @@ class Retriever:
 
 def hits(ranked: list[tuple[ArticleCandidate, float]], params: RankingParams, limit: int) -> list[ArticleHit]:
     """Ranked candidates to hits with calibrated confidences."""
-    rows = features(ranked, depth=max(limit, 1))
+    confidences = params.calibration.confidences(ranked, params.weights, max(limit, 1))
     found: list[ArticleHit] = []
-    for (candidate, score), row in zip(ranked[:limit], rows, strict=False):
+    for (candidate, score), confidence in zip(ranked[:limit], confidences, strict=False):
         found.append(
             ArticleHit(
                 document_id=candidate.document_id,
@@ -79,7 +79,7 @@ def hits(ranked: list[tuple[ArticleCandidate, float]], params: RankingParams, li
                 url=candidate.url,
                 language=candidate.language,
                 score=score,
-                confidence=params.calibration.probability(row),
+                confidence=confidence,
                 passages=tuple(candidate.passages),
             )
         )

@@ -48,8 +48,9 @@ class KnowledgeStore(Protocol):
         content_hash: str,
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
+        lead: Sequence[float] | None = None,
     ) -> None:
-        """Insert or replace an article with its chunks, atomically."""
+        """Insert or replace an article with its chunks (and its whole-article vector), atomically."""
         ...
 
     async def delete(self, identity: str) -> bool:

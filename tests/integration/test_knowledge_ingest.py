@@ -59,6 +59,10 @@ async def test_ingests_every_type_and_text_modules(
     assert by_id["account.html"]["title"] == "Delete your account"
     assert by_id["payment.pdf"]["title"] == "Payment methods"
     assert by_id["shipping/delivery.txt"]["title"] == "Delivery times"
+    lead = await store.pool.fetchval(
+        "SELECT vector_dims(lead_embedding) FROM knowledge_documents WHERE source_path = 'payment.pdf'"
+    )
+    assert lead == 384
     model = await store.pool.fetchrow("SELECT model, dimension FROM knowledge_embedding")
     assert (model["model"], model["dimension"]) == ("all-MiniLM-L6-v2", 384)
     chunk = await store.pool.fetchrow(

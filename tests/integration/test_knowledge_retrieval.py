@@ -158,7 +158,7 @@ def test_eval_and_calibrate_commands(
     target = tmp_path / "calibrated.json"
     assert main(["calibrate", *args, "--output", str(target)]) == 0
     assert "written to" in capsys.readouterr().out
-    assert len(load_params(target).calibration.coefficients) == 8
+    assert len(load_params(target).calibration.answer.coefficients) == 9
 
     async def leftovers() -> int:
         import asyncpg
