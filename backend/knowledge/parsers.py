@@ -118,14 +118,17 @@ def discover(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
     """Yield (file, root) for every knowledge file under the given files and folders, sorted.
 
     A folder is the root its files' identities are relative to; a file given by itself is
-    its own folder's. Hidden files and folders are skipped; a file given by name is always
-    yielded, so an unsupported one is reported rather than silently ignored.
+    its own folder's. Hidden files and folders, and README files (they describe the folder,
+    they are no article), are skipped; a file given by name is always yielded, so an
+    unsupported one is reported rather than silently ignored.
     """
     for given in paths:
         if given.is_dir():
             for path in sorted(given.rglob("*")):
                 relative = path.relative_to(given)
                 if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if path.name.lower().startswith("readme."):
                     continue
                 if path.is_file() and is_knowledge_file(path):
                     yield path, given

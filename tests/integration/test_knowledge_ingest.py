@@ -246,6 +246,10 @@ def test_ingest_command(
     from tests.conftest import run_coroutine
 
     assert run_coroutine(count()) == 5
+    assert main(["reembed"]) == 0
+    assert "re-embedded 5 articles" in capsys.readouterr().out
+    assert main(["ingest", str(kb / "refunds.md")]) == 0
+    assert "unchanged 1" in capsys.readouterr().out
     monkeypatch_model = pytest.MonkeyPatch()
     monkeypatch_model.setenv("EMBEDDING_MODEL", "/nonexistent/model")
     try:

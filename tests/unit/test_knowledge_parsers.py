@@ -152,6 +152,7 @@ def test_discover_walks_folders_and_skips_hidden(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "x.md").write_text("hidden")
     (tmp_path / "notes.docx").write_text("ignored in folders")
+    (tmp_path / "README.md").write_text("# About this folder")
     found = [relative_name(path, root) for path, root in discover([tmp_path])]
     assert found == [
         "account.html",
