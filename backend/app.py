@@ -37,6 +37,8 @@ from backend.core.middleware import RequestGuard
 from backend.core.pubsub import Broker, LocalBroker
 from backend.core.ratelimit import KeyedLimiter
 from backend.core.secrets import load_secrets
+from backend.suggestions.engine import Job, SuggestionEngine
+from backend.suggestions.router import router as suggestions_router
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = Hub(broker, metrics)
         ctx_holder: list[AppContext] = []
 
+        engine = SuggestionEngine(pool, hub, metrics, settings.suggestion_queue)
+
         async def on_committed(stored: list[StoredMessage]) -> None:
             await chat_service.publish_committed(ctx_holder[0], stored)
+            if settings.suggestions_enabled:
+                for item in stored:
+                    # Only put_nowait-like work here: the pipeline never delays a chat message.
+                    if item.created and item.pending.kind == "text" and item.pending.sender.role == "user":
+                        engine.submit(Job(item.chat_id, item.id, item.pending.text))
 
         writer = MessageWriter(pool, metrics, on_committed)
         ctx = AppContext(
@@ -100,6 +109,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ctx = ctx
         await broker.start(hub.deliver)
         writer.start()
+        ctx.extras["suggestions"] = engine
+        if settings.suggestions_enabled:
+            engine.start(settings.embedding_model)
         housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
         archiver = asyncio.create_task(archive_service.run_periodically(ctx), name="archiver")
         log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")
@@ -112,6 +124,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             for conn_ in list(hub.connections):
                 conn_.push_close(CLOSE_GOING_AWAY)
             await writer.stop()
+            await engine.stop()
             await broker.stop()
             await archive_pool.close()
             await pool.close()
@@ -155,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(chat_router)
     app.include_router(invitations_router)
+    app.include_router(suggestions_router)
     app.include_router(archive_router)
     app.include_router(archive_admin_router)
     app.include_router(ws_router)

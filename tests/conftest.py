@@ -262,6 +262,8 @@ def live_server(start_server: Callable[..., LiveServer]) -> LiveServer:
         # Many tests log in wrongly on purpose from 127.0.0.1; login limits have their own tests.
         login_address_failures=100_000,
         login_account_failures=100_000,
+        # The shared server does not load the embedding model; suggestion tests start their own.
+        suggestions_enabled=False,
     )
 
 

@@ -229,9 +229,12 @@ class SocketSession:
         elif isinstance(frame, SubscribeFrame):
             await chat_service.ensure_can_read(self.ctx, user, frame.chat_id)
             await self.ctx.hub.attach(conn, chat_channel(frame.chat_id))
+            if user.is_staff:  # suggested replies are for supporters only, never the customer
+                await self.ctx.hub.attach(conn, f"suggestions:{frame.chat_id}")
             conn.push(Sync(str(frame.chat_id), frame.after))
         elif isinstance(frame, UnsubscribeFrame):
             self.ctx.hub.detach(conn, chat_channel(frame.chat_id))
+            self.ctx.hub.detach(conn, f"suggestions:{frame.chat_id}")
             conn.forget_chat(str(frame.chat_id))
         elif isinstance(frame, SubscribeQueueFrame):
             if not user.is_staff:

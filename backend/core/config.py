@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
+    # Suggested replies for supporters (text modules and knowledge articles).
+    suggestions_enabled: bool = True
+    suggestion_queue: int = Field(default=256, ge=1, le=100_000)
 
     @field_validator("allowed_origins")
     @classmethod
