@@ -227,6 +227,8 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
         "db_pool_min": 1,
         "db_pool_max": 10,
         "log_level": "WARNING",
+        # Test servers do not load the embedding model unless a test turns suggestions on.
+        "suggestions_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

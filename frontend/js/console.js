@@ -7,6 +7,7 @@ import { ApiError, createApi } from "./api.js";
 import { ArchiveView } from "./archive.js";
 import { chatFilter, refreshAges, renderChatLists } from "./chatlist.js";
 import { bindComposer } from "./composer.js";
+import { bindModulePicker } from "./modules.js";
 import { byId, h, safeHttpUrl, show } from "./dom.js";
 import { applyTranslations, bindLanguageSelect, onLangChange, t } from "./i18n.js";
 import { ReauthDialog } from "./reauth.js";
@@ -94,6 +95,16 @@ const reauth = new ReauthDialog({
 const api = createApi({ getToken: () => session.token, onUnauthorized: () => reauth.request() });
 const transcript = new Transcript(byId("transcript"), meId);
 const typing = new TypingIndicator(byId("typing"));
+bindModulePicker({
+  input: els.input,
+  list: byId("module-list"),
+  search: (q) => {
+    const params = new URLSearchParams({ q });
+    if (selectedId) params.set("chat_id", selectedId);
+    return api.get(`/api/text-modules?${params}`);
+  },
+});
+
 const composer = bindComposer({
   form: byId("composer"),
   input: els.input,
@@ -361,12 +372,14 @@ async function selectChat(id) {
   if (changed) {
     transcript.clear();
     typing.hide();
+    suggestionId = null;
     showSuggestions([]);
     setPaneError("");
     composer.showError("");
     els.input.value = "";
     for (const m of (messageCache.get(id) || new Map()).values()) transcript.add(m);
     for (const entry of socket.pending(id)) transcript.addPending(entry);
+    loadSuggestions(id);
   }
   renderLists();
   if (chats.has(id)) renderPane();
@@ -494,7 +507,7 @@ els.inviteCopy.addEventListener("click", async () => {
 // ---- suggestions ----------------------------------------------------------------------
 
 function showSuggestions(items) {
-  suggestionId = null;
+  // A suggestion already put into the input stays linked to it when newer ones arrive.
   els.suggestionList.replaceChildren(
     ...items.map((s) =>
       h(
@@ -505,7 +518,7 @@ function showSuggestions(items) {
           {
             type: "button",
             class: "suggestion",
-            dataset: { testid: "suggestion", suggestionId: s.id },
+            dataset: { testid: "suggestion", suggestionId: s.id, messageId: s.message_id },
             onclick: () => {
               els.input.value = s.text;
               suggestionId = s.id;
@@ -522,6 +535,15 @@ function showSuggestions(items) {
     ),
   );
   show(els.suggestions, items.length > 0);
+}
+
+async function loadSuggestions(id) {
+  try {
+    const items = await api.get(`/api/chats/${encodeURIComponent(id)}/suggestions`);
+    if (id === selectedId && Array.isArray(items) && items.length > 0) showSuggestions(items);
+  } catch {
+    // Suggestions are a help, not the chat: a failed load leaves them empty.
+  }
 }
 
 // ---- socket ---------------------------------------------------------------------------
