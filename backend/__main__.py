@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +32,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from backend.core.server import uvicorn_config
 
     settings = _settings()
+    demo = Path(__file__).resolve().parent.parent / "knowledge"
+    if settings.demo_knowledge_dir is None and demo.is_dir():
+        settings = settings.model_copy(update={"demo_knowledge_dir": str(demo)})
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     configure_logging(settings.logs_path, settings.log_level)

@@ -111,7 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer.start()
         ctx.extras["suggestions"] = engine
         if settings.suggestions_enabled:
-            engine.start(settings.embedding_model)
+            engine.start(settings.embedding_model, settings.demo_knowledge_dir)
         housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
         archiver = asyncio.create_task(archive_service.run_periodically(ctx), name="archiver")
         log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Suggested replies for supporters (text modules and knowledge articles).
     suggestions_enabled: bool = True
     suggestion_queue: int = Field(default=256, ge=1, le=100_000)
+    # A knowledge folder ingested in the background when the knowledge tables are empty;
+    # `serve` uses knowledge/ next to the package when this is unset.
+    demo_knowledge_dir: str | None = None
 
     @field_validator("allowed_origins")
     @classmethod

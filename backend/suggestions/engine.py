@@ -12,6 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -91,11 +92,13 @@ class SuggestionEngine:
         """Let the worker go on."""
         self._running.set()
 
-    def start(self, embedding_model: str | None) -> None:
-        """Start the worker, and load the embedding model in the background when one is named."""
+    def start(self, embedding_model: str | None, demo_knowledge_dir: str | None = None) -> None:
+        """Start the worker; load the embedding model (and maybe the demo knowledge) in the background."""
         self._task = asyncio.create_task(self._work(), name="suggestions")
         if embedding_model:
-            self._loader = asyncio.create_task(self._load(embedding_model), name="suggestions-model")
+            self._loader = asyncio.create_task(
+                self._load(embedding_model, demo_knowledge_dir), name="suggestions-model"
+            )
 
     async def stop(self) -> None:
         """Stop the worker and the loader."""
@@ -106,14 +109,44 @@ class SuggestionEngine:
             *(t for t in (self._task, self._loader) if t is not None), return_exceptions=True
         )
 
-    async def _load(self, model: str) -> None:
+    async def _load(self, model: str, demo_knowledge_dir: str | None) -> None:
         from backend.knowledge.service import open_retriever
 
         try:
-            self.retriever = await open_retriever(self._pool, model)
-            log.info("suggestions: embedding model %s loaded, knowledge suggestions on", model)
+            retriever = await open_retriever(self._pool, model)
         except Exception:
             log.exception("suggestions: cannot load the embedding model; text modules only")
+            return
+        self.retriever = retriever
+        log.info("suggestions: embedding model %s loaded, knowledge suggestions on", model)
+        if demo_knowledge_dir:
+            try:
+                await self._ingest_demo(retriever, Path(demo_knowledge_dir))
+            except Exception:
+                log.exception("demo knowledge base: ingest failed")
+
+    async def _ingest_demo(self, retriever: Retriever, folder: Path) -> None:
+        """Ingest the demo knowledge folder when the knowledge tables are empty (first start)."""
+        from backend.knowledge.cli import make_chunker
+        from backend.knowledge.ingest import Ingestion
+        from backend.knowledge.repository import PgKnowledgeStore
+
+        store = PgKnowledgeStore(self._pool)
+        if (
+            retriever.embedder is None
+            or not await asyncio.to_thread(folder.is_dir)
+            or await store.documents()
+        ):
+            return
+        if await store.text_module_hashes():
+            return
+        log.info(
+            "demo knowledge base: ingesting %s in the background (the knowledge tables are empty)", folder
+        )
+        embedder = retriever.embedder
+        report = await Ingestion(store, make_chunker(embedder), embedder).run([folder])
+        for line in report.summary_lines():
+            log.info("demo knowledge base: %s", line)
 
     async def _work(self) -> None:
         while True:

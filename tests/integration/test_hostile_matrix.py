@@ -328,6 +328,18 @@ MATRIX: list[Row] = [
         on_chat(),
     ),
     Row("POST", "/api/chats/{chat_id}/assign", STAFF_ACTION, on_chat()),
+    # suggested replies and text modules: supporters only, customers 403 before any lookup
+    Row(
+        "GET",
+        "/api/chats/{chat_id}/suggestions",
+        {
+            "own": own_only(403),
+            "foreign": roles(customers=403, supporter=200),
+            "random": roles(customers=403, supporter=404),
+        },
+        on_chat(),
+    ),
+    Row("GET", "/api/text-modules", {"-": roles(customers=403, supporter=200)}, plain()),
     Row("POST", "/api/chats/{chat_id}/close", STAFF_ACTION, on_chat()),
     Row(
         "POST",

@@ -272,3 +272,21 @@ async def test_empty_knowledge_base_gives_no_suggestions_and_no_error(
         await staff.close()
     finally:
         api.http.close()
+
+
+async def test_an_empty_database_gets_the_demo_knowledge_base_in_the_background(
+    start_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    folder = write_kb(tmp_path / "demo", with_pdf=False)
+    server = start_server(demo_knowledge_dir=str(folder), **SERVER_OVERRIDES)
+
+    async def counts() -> tuple[int, int]:
+        async with server.ctx.pool.acquire() as conn:
+            documents = await conn.fetchval("SELECT count(*) FROM knowledge_documents")
+            modules = await conn.fetchval("SELECT count(*) FROM text_modules")
+            return int(documents), int(modules)
+
+    deadline = time.monotonic() + 120
+    while server.run(counts()) != (4, 2):
+        assert time.monotonic() < deadline, server.run(counts())
+        await asyncio.sleep(0.2)
