@@ -85,3 +85,17 @@ class SuggestionRepository:
             message_id,
         )
         return rows
+
+    async def stats(self) -> list[asyncpg.Record]:
+        """Per source: suggestions shown, sent as they were, sent edited (ignored is the rest)."""
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT sr.source, count(*) AS shown,"
+            " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM messages m"
+            "  WHERE m.suggestion_id = sr.id AND NOT m.suggestion_edited)) AS accepted,"
+            " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM messages m"
+            "  WHERE m.suggestion_id = sr.id AND m.suggestion_edited)"
+            "  AND NOT EXISTS (SELECT 1 FROM messages m"
+            "  WHERE m.suggestion_id = sr.id AND NOT m.suggestion_edited)) AS accepted_edited"
+            " FROM suggested_replies sr GROUP BY sr.source ORDER BY sr.source"
+        )
+        return rows

@@ -7,10 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from backend.auth.dependencies import Ctx, StaffUser
+from backend.auth.dependencies import AdminUser, Ctx, StaffUser
 from backend.core.errors import responses
 from backend.suggestions import service
-from backend.suggestions.schemas import SuggestionRead, TextModuleRead
+from backend.suggestions.schemas import SuggestionRead, SuggestionStatsRead, TextModuleRead
 
 router = APIRouter(tags=["suggestions"])
 
@@ -42,3 +42,12 @@ async def list_text_modules(
     """Text modules whose shortcut starts with `q`, placeholders filled for `chat_id` if given."""
     del user
     return await service.search_modules(ctx.pool, q, chat_id, limit)
+
+
+@router.get(
+    "/api/admin/suggestions/stats", response_model=list[SuggestionStatsRead], responses=responses(401, 403)
+)
+async def suggestion_stats(user: AdminUser, ctx: Ctx) -> list[SuggestionStatsRead]:
+    """Admins: per source, suggestions shown, sent as they were, sent edited, and ignored."""
+    del user
+    return await service.stats(ctx.pool)

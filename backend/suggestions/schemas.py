@@ -27,3 +27,13 @@ class TextModuleRead(BaseModel):
     title: str
     text: str
     language: str | None
+
+
+class SuggestionStatsRead(BaseModel):
+    """How supporters used one source's suggestions (each suggestion counts once)."""
+
+    source: str
+    shown: int
+    accepted: int
+    accepted_edited: int
+    ignored: int

@@ -12,7 +12,7 @@ from backend.knowledge.repository import or_query
 from backend.knowledge.schemas import ArticleHit
 from backend.knowledge.service import Retriever
 from backend.suggestions.repository import SuggestionRepository
-from backend.suggestions.schemas import SuggestionRead, SuggestionSource, TextModuleRead
+from backend.suggestions.schemas import SuggestionRead, SuggestionSource, SuggestionStatsRead, TextModuleRead
 
 MAX_SUGGESTIONS = 5
 # Text-module confidence: the share of the message's words (3+ letters) found in the module,
@@ -143,6 +143,22 @@ async def search_modules(
             title=row["title"],
             text=fill(row["text"], customer, supporter) if chat_id is not None else row["text"],
             language=row["language"],
+        )
+        for row in rows
+    ]
+
+
+async def stats(pool: asyncpg.Pool) -> list[SuggestionStatsRead]:
+    """Per source: shown, accepted as is, accepted edited, ignored."""
+    async with pool.acquire() as conn:
+        rows = await SuggestionRepository(conn).stats()
+    return [
+        SuggestionStatsRead(
+            source=row["source"],
+            shown=row["shown"],
+            accepted=row["accepted"],
+            accepted_edited=row["accepted_edited"],
+            ignored=row["shown"] - row["accepted"] - row["accepted_edited"],
         )
         for row in rows
     ]

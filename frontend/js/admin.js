@@ -68,6 +68,27 @@ export class AdminView {
     this.loaded = true;
     this.loadUsers();
     this.loadAudit();
+    this.loadSuggestionStats();
+  }
+
+  /** Per source: suggestions shown, sent as they were, sent edited, ignored. */
+  async loadSuggestionStats() {
+    const body = byId("suggestion-stats-body");
+    try {
+      const rows = await this.api.get("/api/admin/suggestions/stats");
+      body.replaceChildren(
+        ...rows.map((r) =>
+          h(
+            "tr",
+            { dataset: { testid: "suggestion-stats-row", source: r.source } },
+            h("td", { text: t(`stats.source.${r.source}`) }),
+            ...[r.shown, r.accepted, r.accepted_edited, r.ignored].map((n) => h("td", { text: String(n) })),
+          ),
+        ),
+      );
+    } catch {
+      body.replaceChildren();
+    }
   }
 
   async loadUsers() {

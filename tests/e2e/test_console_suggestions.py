@@ -125,3 +125,10 @@ async def test_suggestions_fill_the_input_and_sending_records_them(
     await box.press("Escape")
     await expect(console.get_by_test_id("module-list")).to_be_hidden()
     await expect(box).to_have_value("::by")
+
+    # The admins' panel counts them per source.
+    admin = await ui.open_console(*server.make_staff(role="admin", display_name="Ada Admin"))
+    await admin.get_by_test_id("view-admin").click()
+    row = admin.locator("[data-testid=suggestion-stats-row][data-source=knowledge]")
+    await expect(row).to_be_visible()
+    await expect(row.locator("td").nth(2)).not_to_have_text("0")

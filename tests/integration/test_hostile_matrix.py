@@ -300,6 +300,7 @@ MATRIX: list[Row] = [
     # administration: admins only, and 403 before any lookup (no probing for user ids)
     Row("GET", "/api/admin/users", ADMIN_ONLY, plain()),
     Row("GET", "/api/admin/audit", ADMIN_ONLY, plain()),
+    Row("GET", "/api/admin/suggestions/stats", ADMIN_ONLY, plain()),
     Row("POST", "/api/admin/users/{user_id}/disable", ADMIN_ON_USER, on_user),
     Row("POST", "/api/admin/users/{user_id}/enable", ADMIN_ON_USER, on_user),
     # chats

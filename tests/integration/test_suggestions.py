@@ -178,6 +178,13 @@ async def test_message_from_a_suggestion_records_it_and_whether_it_was_edited(
         (first["id"], False),
         (first["id"], True),
     ]
+    admin = kb_api.login(*kb_server.make_staff(role="admin"))
+    stats = kb_api.call("GET", "/api/admin/suggestions/stats", admin["token"])
+    assert stats.status_code == 200
+    used = {row["source"]: row for row in stats.json()}[first["source"]]
+    assert used["accepted"] >= 1 and used["accepted_edited"] == 0  # the edited send reused an accepted one
+    assert used["shown"] == used["accepted"] + used["accepted_edited"] + used["ignored"]
+    assert kb_api.call("GET", "/api/admin/suggestions/stats", session["token"]).status_code == 403
     await client.close()
     await staff.close()
 
