@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -39,6 +39,7 @@ class Job:
     chat_id: UUID
     message_id: int
     text: str
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class SuggestionEngine:
@@ -63,7 +64,7 @@ class SuggestionEngine:
         )
         self.latency = Histogram(
             "suggestion_seconds",
-            "From a customer message's commit to its suggestions",
+            "From a customer message's commit to its suggestions pushed",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=metrics.registry,
         )
@@ -156,7 +157,6 @@ class SuggestionEngine:
                 await self._wakeup.wait()
                 continue
             _, job = self._jobs.popitem(last=False)
-            started = time.monotonic()
             try:
                 await self.handle(job)
             except asyncio.CancelledError:
@@ -165,7 +165,7 @@ class SuggestionEngine:
                 log.exception("suggestions failed for a message; the worker goes on")
             finally:
                 self.processed += 1
-                self.latency.observe(time.monotonic() - started)
+                self.latency.observe(time.monotonic() - job.queued_at)
 
     async def handle(self, job: Job) -> None:
         """Compute, store and push the suggestions of one message."""
