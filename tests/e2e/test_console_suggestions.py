@@ -50,7 +50,8 @@ def suggestions_server(
     while engine.retriever is None:
         assert time.monotonic() < deadline, "the embedding model did not load"
         time.sleep(0.1)
-    return server
+    yield server
+    server.stop()  # its pool's connections go back before later tests start their servers
 
 
 def _stored(server: Any, text: str) -> tuple[int | None, bool | None]:

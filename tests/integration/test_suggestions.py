@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,10 @@ def wait_for_model(server: LiveServer) -> LiveServer:
 
 
 @pytest.fixture(scope="module")
-def kb_server(start_server: Callable[..., LiveServer], kb_database: str) -> LiveServer:
-    return wait_for_model(start_server(database_url=kb_database, **SERVER_OVERRIDES))
+def kb_server(start_server: Callable[..., LiveServer], kb_database: str) -> Iterator[LiveServer]:
+    server = wait_for_model(start_server(database_url=kb_database, **SERVER_OVERRIDES))
+    yield server
+    server.stop()  # its pool's connections go back before later tests start their servers
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +261,7 @@ async def test_overload_drops_stale_work_and_keeps_the_newest(
         await staff.close()
     finally:
         api.http.close()
+        server.stop()
 
 
 async def test_empty_knowledge_base_gives_no_suggestions_and_no_error(
@@ -279,6 +282,7 @@ async def test_empty_knowledge_base_gives_no_suggestions_and_no_error(
         await staff.close()
     finally:
         api.http.close()
+        server.stop()
 
 
 async def test_an_empty_database_gets_the_demo_knowledge_base_in_the_background(
@@ -293,7 +297,10 @@ async def test_an_empty_database_gets_the_demo_knowledge_base_in_the_background(
             modules = await conn.fetchval("SELECT count(*) FROM text_modules")
             return int(documents), int(modules)
 
-    deadline = time.monotonic() + 120
-    while server.run(counts()) != (4, 2):
-        assert time.monotonic() < deadline, server.run(counts())
-        await asyncio.sleep(0.2)
+    try:
+        deadline = time.monotonic() + 120
+        while server.run(counts()) != (4, 2):
+            assert time.monotonic() < deadline, server.run(counts())
+            await asyncio.sleep(0.2)
+    finally:
+        server.stop()
