@@ -62,9 +62,24 @@ def pg_server() -> Iterator[str]:
         warnings.simplefilter("ignore")
         url = embedded.start()
 
+    async def allow_more_connections() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER SYSTEM SET max_connections = 400")
+        finally:
+            await conn.close()
+
+    # A run starts a few dozen servers, each with its pools: more than the default 100 connections.
+    run_coroutine(allow_more_connections())
+    embedded.stop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        url = embedded.start()
+
     async def prepare() -> None:
         conn = await asyncpg.connect(url)
         try:
+            assert await conn.fetchval("SHOW max_connections") == "400"
             await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
             await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
         finally:
