@@ -1297,12 +1297,13 @@ def report(args: argparse.Namespace, chat: ChatOutcome | None, relay: RelayOutco
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    block = f"{MARK_START}\n{section}{MARK_END}"
+def write_section(path: Path, section: str, mark_start: str = MARK_START, mark_end: str = MARK_END) -> None:
+    """Put a section between its markers in a Markdown file, keeping the rest of the file."""
+    block = f"{mark_start}\n{section}{mark_end}"
     text = path.read_text() if path.exists() else "# Performance\n\n"
-    start, end = text.find(MARK_START), text.find(MARK_END)
+    start, end = text.find(mark_start), text.find(mark_end)
     if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
+        text = text[:start] + block + text[end + len(mark_end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import write_section  # noqa: E402  (the same marker-block writer as the load benchmark)
+
 from backend.archive import service as archive_service  # noqa: E402
 from backend.archive.repository import ArchiveRepository, SourceRepository  # noqa: E402
 from backend.core import db  # noqa: E402
@@ -412,18 +414,6 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    block = f"{MARK_START}\n{section}{MARK_END}"
-    text = path.read_text() if path.exists() else "# Performance\n\n"
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -453,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(args, outcome)
     print(section)
     if args.write is not None:
-        write_section(args.write, section)
+        write_section(args.write, section, MARK_START, MARK_END)
     return 1 if outcome.failures else 0
 
 
