@@ -24,6 +24,9 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
+ # PyTorch's CPU build first (PyPI's default torch is a CUDA build of several GB); the
+ # embedding model needs no GPU.
+ && /opt/venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && /opt/venv/bin/pip install -r requirements.txt
 
 # ---------------------------------------------------------------------------------------
