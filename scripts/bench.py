@@ -901,6 +901,8 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         GUEST_RATE_PER_MINUTE="100000",
         HTTP_MESSAGE_RATE="100000",
         HTTP_MESSAGE_BURST="100000",
+        # This measures the chat core; the suggestion engine's cost is compared on/off separately.
+        SUGGESTIONS_ENABLED="false",
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
         PYTHONUNBUFFERED="1",
     )
@@ -1193,8 +1195,8 @@ def report(args: argparse.Namespace, chat: ChatOutcome | None, relay: RelayOutco
         "- lost / doubled: every acknowledged message must be stored exactly once (history read back over"
         " HTTP, seqs 1..n without gap) and reach the supporter's socket exactly once.",
         "- Chat server: embedded PostgreSQL in a fresh data directory, rate limits raised,"
-        " one uvicorn process. Server RSS is the peak during the run (for the chat: the Python"
-        " process; PostgreSQL's processes apart, as the sum of their PSS).",
+        " suggestion engine off, one uvicorn process. Server RSS is the peak during the run"
+        " (for the chat: the Python process; PostgreSQL's processes apart, as the sum of their PSS).",
         "",
         "| | msgs/s | ack p50 | ack p99 | delivery p50 | delivery p99 | lost | doubled | server RSS |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
