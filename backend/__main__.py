@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from backend.core.config import Settings
+from backend.core.crypto import KeyRing
 
 
 def _settings() -> Settings:
@@ -198,17 +199,25 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _configured_keyring(settings: Settings) -> KeyRing | None:
+    """The configured message keys, or None after saying why they are unusable."""
+    from backend.core.secrets import SecretConfigError, load_keyring
+
+    try:
+        return load_keyring(settings)
+    except SecretConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
     """Re-encrypt the messages under older keys with the active (first) key of MESSAGE_KEYS."""
     from backend.archive import service as archive_service
     from backend.chat import rotation
-    from backend.core.secrets import SecretConfigError, load_keyring
 
     settings = _settings()
-    try:
-        keyring = load_keyring(settings)
-    except SecretConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    keyring = _configured_keyring(settings)
+    if keyring is None:
         return 2
 
     def show(step: rotation.RotationProgress) -> None:
@@ -241,13 +250,10 @@ def cmd_key_usage(_: argparse.Namespace) -> int:
     """Print how many messages each key id encrypted, in the main database and the archive."""
     from backend.archive import service as archive_service
     from backend.chat import rotation
-    from backend.core.secrets import SecretConfigError, load_keyring
 
     settings = _settings()
-    try:
-        keyring = load_keyring(settings)
-    except SecretConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    keyring = _configured_keyring(settings)
+    if keyring is None:
         return 2
 
     async def work(pool: asyncpg.Pool, archive_pool: asyncpg.Pool) -> object:
