@@ -62,7 +62,7 @@ class RedisBroker:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
         await self._client.aclose()
 
     async def listen(self, channel: str) -> None:

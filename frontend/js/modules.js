@@ -60,7 +60,7 @@ export function bindModulePicker({ input, list, search }) {
     input.focus();
   }
 
-  input.addEventListener("input", async () => {
+  async function lookup() {
     const found = TRIGGER.exec(input.value);
     if (!found || (found[1] === "/" && found[2].length === 0)) {
       close();
@@ -78,6 +78,12 @@ export function bindModulePicker({ input, list, search }) {
     items = match ? result : [];
     active = 0;
     render();
+  }
+
+  input.addEventListener("input", lookup);
+  // A pane re-render can take the focus away for a moment: the picker comes back with it.
+  input.addEventListener("focus", () => {
+    if (items.length === 0 && TRIGGER.test(input.value)) lookup();
   });
 
   input.addEventListener(
@@ -100,7 +106,11 @@ export function bindModulePicker({ input, list, search }) {
     true,
   );
 
-  input.addEventListener("blur", () => setTimeout(close, 150));
+  input.addEventListener("blur", () =>
+    setTimeout(() => {
+      if (document.activeElement !== input) close();
+    }, 150),
+  );
   close();
   return { close };
 }

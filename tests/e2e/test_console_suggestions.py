@@ -113,7 +113,7 @@ async def test_suggestions_fill_the_input_and_sending_records_them(
     # A text module by shortcut: `/gr` lists it, Enter inserts it with the customer's name.
     await box.press_sequentially("/gr")
     option = console.locator("[data-testid=module-option][data-shortcut=greet]")
-    await expect(option).to_be_visible()
+    await expect(option).to_be_visible(timeout=15_000)
     await box.press("ArrowDown")
     await box.press("ArrowUp")
     await box.press("Enter")
