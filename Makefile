@@ -43,6 +43,7 @@ test: setup browser lint
 bench: setup
 	$(PY) scripts/bench.py --write docs/performance.md
 	$(PY) scripts/bench_archive.py --write docs/performance.md
+	$(PY) scripts/bench_knowledge.py --write docs/performance.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

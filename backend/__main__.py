@@ -1,4 +1,5 @@
-"""The command line: serve, create-user, migrate, rotate-keys, key-usage, generate-key, archive, purge."""
+"""The command line: serve, create-user, migrate, rotate-keys, key-usage, generate-key, archive, purge,
+gaps."""
 
 from __future__ import annotations
 
@@ -384,6 +385,63 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _since(text: str) -> datetime:
+    """A --since value: YYYY-MM-DD (midnight) or an ISO time; without offset in Europe/Berlin."""
+    from backend.core.timefmt import SERVER_ZONE
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("give a date like 2025-01-31 or an ISO time") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=SERVER_ZONE)
+
+
+def _gap_limit(text: str) -> int:
+    from backend.bot.gaps.service import MAX_LIMIT
+
+    value = int(text)
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"the limit is 1 to {MAX_LIMIT}")
+    return value
+
+
+def _top(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("--top is 0 (all) or more")
+    return value
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    """Print the knowledge gaps: questions the bot could not help with, grouped, most frequent first."""
+    from backend.bot.gaps import service as gaps_service
+    from backend.bot.gaps.schemas import GapReportRead
+    from backend.knowledge.embedder import Embedder, EmbedderError, load_embedder
+
+    settings = _settings()
+    keyring = _configured_keyring(settings)
+    if keyring is None:
+        return 2
+    embedder: Embedder | None = None
+    try:
+        embedder = load_embedder(settings.embedding_model)
+    except EmbedderError as exc:
+        print(f"warning: {exc}; grouping questions by identical text instead", file=sys.stderr)
+
+    limit = args.limit if args.limit is not None else gaps_service.DEFAULT_LIMIT
+
+    async def work(pool: asyncpg.Pool) -> object:
+        return await gaps_service.report(pool, keyring, embedder, settings.gaps_similarity, args.since, limit)
+
+    report = asyncio.run(_with_pool(settings, work))
+    assert isinstance(report, GapReportRead)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print("\n".join(gaps_service.report_lines(report, top=args.top or None)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="support-chat", description="AI-assisted customer support chat")
@@ -443,6 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--customer", type=UUID, required=True, metavar="USER_ID")
     purge.add_argument("--yes", action="store_true", help="confirm: the data is gone for good")
     purge.set_defaults(func=cmd_purge)
+
+    gaps = sub.add_parser("gaps", help="print the questions the bot could not help with, grouped")
+    gaps.add_argument("--since", type=_since, default=None, help="only questions since YYYY-MM-DD")
+    gaps.add_argument(
+        "--limit", type=_gap_limit, default=None, help="read at most N questions, newest first (default 5000)"
+    )
+    gaps.add_argument("--top", type=_top, default=30, help="groups in the table (0: all; --json has all)")
+    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
+    gaps.set_defaults(func=cmd_gaps)
 
     from backend.knowledge import cli as knowledge_cli
 

@@ -20,6 +20,10 @@ from backend.auth.limits import LoginPolicy
 from backend.auth.passwords import PasswordHasher
 from backend.auth.router import router as auth_router
 from backend.auth.tokens import TokenCodec
+from backend.bot.engine import BotEngine
+from backend.bot.gaps.router import router as gaps_router
+from backend.bot.router import router as bot_router
+from backend.bot.service import Turn
 from backend.chat import rotation
 from backend.chat import service as chat_service
 from backend.chat.hub import Hub
@@ -75,14 +79,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx_holder: list[AppContext] = []
 
         engine = SuggestionEngine(pool, hub, metrics, settings.suggestion_queue)
+        bots: list[BotEngine] = []
 
         async def on_committed(stored: list[StoredMessage]) -> None:
             await chat_service.publish_committed(ctx_holder[0], stored)
-            if settings.suggestions_enabled:
-                for item in stored:
-                    # Only put_nowait-like work here: the pipeline never delays a chat message.
-                    if item.created and item.pending.kind == "text" and item.pending.sender.role == "user":
-                        engine.submit(Job(item.chat_id, item.id, item.pending.text))
+            for item in stored:
+                # Only put_nowait-like work here: the pipeline never delays a chat message.
+                if not (item.created and item.pending.kind == "text" and item.pending.sender.role == "user"):
+                    continue
+                if settings.suggestions_enabled:
+                    engine.submit(Job(item.chat_id, item.id, item.pending.text))
+                if bots:
+                    bots[0].submit(Turn(item.chat_id, item.id, item.pending.text))
 
         writer = MessageWriter(pool, metrics, on_committed)
         ctx = AppContext(
@@ -110,8 +118,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start(hub.deliver)
         writer.start()
         ctx.extras["suggestions"] = engine
-        if settings.suggestions_enabled:
+        if settings.suggestions_enabled or settings.bot_enabled:
             engine.start(settings.embedding_model, settings.demo_knowledge_dir)
+        if settings.bot_enabled:
+            bot = BotEngine(
+                ctx,
+                get_retriever=lambda: engine.retriever,
+                model_ready=lambda: engine.model_settled,
+                # The supporter who takes the chat gets suggestions for the question that was handed over.
+                on_handed_over=lambda turn: (
+                    engine.submit(Job(turn.chat_id, turn.message_id, turn.text))
+                    if settings.suggestions_enabled
+                    else None
+                ),
+            )
+            bot.start()
+            bots.append(bot)
+            ctx.extras["bot"] = bot
         housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
         archiver = asyncio.create_task(archive_service.run_periodically(ctx), name="archiver")
         log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")
@@ -124,6 +147,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             for conn_ in list(hub.connections):
                 conn_.push_close(CLOSE_GOING_AWAY)
             await writer.stop()
+            for bot_engine in bots:
+                await bot_engine.stop()
             await engine.stop()
             await broker.stop()
             await archive_pool.close()
@@ -169,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(invitations_router)
     app.include_router(suggestions_router)
+    app.include_router(bot_router)
+    app.include_router(gaps_router)
     app.include_router(archive_router)
     app.include_router(archive_admin_router)
     app.include_router(ws_router)

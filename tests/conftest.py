@@ -244,6 +244,8 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
         "log_level": "WARNING",
         # Test servers do not load the embedding model unless a test turns suggestions on.
         "suggestions_enabled": False,
+        # Nor does the bot answer unless a test turns it on: new chats wait for a supporter.
+        "bot_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -9,7 +9,8 @@ import asyncpg
 
 # One SELECT shape for a chat with its customer and supporter, reused by every chat read.
 _CHAT_SELECT = (
-    "SELECT ch.id, ch.status, ch.created_at, ch.closed_at, ch.last_seq, ch.escalation_reason,"
+    "SELECT ch.id, ch.status, ch.created_at, ch.closed_at, ch.last_seq,"
+    " ch.escalation_reason, ch.escalated_at,"
     " cu.id AS c_id, cu.username AS c_username, cu.display_name AS c_display_name, cu.role AS c_role,"
     " su.id AS s_id, su.username AS s_username, su.display_name AS s_display_name, su.role AS s_role"
     " FROM chats ch JOIN users cu ON cu.id = ch.customer_id LEFT JOIN users su ON su.id = ch.supporter_id"
@@ -95,7 +96,8 @@ class ChatRepository:
     async def escalate(self, chat_id: UUID, reason: str) -> bool:
         """Hand a bot chat to the supporters' queue."""
         status: str = await self.conn.execute(
-            "UPDATE chats SET status = 'open', escalation_reason = $2, updated_at = now()"
+            "UPDATE chats SET status = 'open', escalation_reason = $2, escalated_at = now(),"
+            " updated_at = now()"
             " WHERE id = $1 AND status = 'bot'",
             chat_id,
             reason,

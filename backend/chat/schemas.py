@@ -38,6 +38,7 @@ class ChatRead(BaseModel):
     closed_at: datetime | None
     last_seq: int
     escalation_reason: str | None = None
+    escalated_at: datetime | None = None
 
 
 class InvitedChatRead(BaseModel):

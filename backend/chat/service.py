@@ -74,12 +74,13 @@ async def _visible_chat(conn: asyncpg.Connection, user: CurrentUser, chat_id: UU
 async def create_chat(
     ctx: AppContext, user: CurrentUser, body: ChatCreate, base_url: str
 ) -> ChatRead | InvitedChatRead:
-    """A customer opens a chat (it waits in the queue); a supporter opens one for a customer by invitation."""
+    """A customer opens a chat (the bot answers first, if on); a supporter opens one by invitation."""
     if not user.is_staff:
         if body.customer_display_name is not None:
             raise Invalid("customer_display_name: only supporters open chats for someone else")
         async with ctx.pool.acquire() as conn:
-            chat_id = await ChatRepository(conn).insert_chat(user.id, "open")
+            status = "bot" if ctx.settings.bot_enabled else "open"
+            chat_id = await ChatRepository(conn).insert_chat(user.id, status)
             chat = await _load_chat(conn, chat_id)
         await _publish_chat(ctx, chat)
         return chat

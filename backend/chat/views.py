@@ -43,6 +43,7 @@ def chat_read(row: asyncpg.Record) -> ChatRead:
         closed_at=local_or_none(row["closed_at"]),
         last_seq=row["last_seq"],
         escalation_reason=row["escalation_reason"],
+        escalated_at=local_or_none(row["escalated_at"]),
     )
 
 

@@ -57,9 +57,22 @@ class Settings(BaseSettings):
     archive_batch_size: int = Field(default=500, ge=1, le=10_000)
     public_url: str = ""
 
+    # The bot answers new customer chats first; off, a new chat waits for a supporter at once.
+    bot_enabled: bool = True
+    # Answer only when the calibrated confidence reaches this (chosen for <= 8% wrong answers,
+    # docs/evaluation.md); below it the bot asks back (two close articles) or hands over.
+    bot_answer_threshold: float = Field(default=0.6, ge=0, le=1)
+    bot_timeout_seconds: float = Field(default=20.0, gt=0)
+    bot_workers: int = Field(default=2, ge=1, le=64)
+    bot_queue: int = Field(default=1000, ge=1, le=100_000)
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=12.0, gt=0)
+    # Personal data masked before text goes to the LLM: any of iban, card, email, phone.
+    llm_mask: str = "iban,card,email,phone"
+    # Declined and handed-over questions at least this similar (cosine) form one knowledge gap.
+    gaps_similarity: float = Field(default=0.6, ge=0, le=1)
     embedding_model: str = "all-MiniLM-L6-v2"
     # Suggested replies for supporters (text modules and knowledge articles).
     suggestions_enabled: bool = True

@@ -198,6 +198,14 @@ def _evaluate(args: argparse.Namespace, *, fit_only: bool) -> tuple[Any, Any]:
             latency_ms=latency,
             latency_questions=len(timed),
         )
+        from backend.bot import evaluation as bot_eval
+
+        in_scope = [q.expected is not None for q in questions]
+        report.bot_curve = bot_eval.bot_curve(result.ranked, in_scope)
+        report.bot_threshold = settings.bot_answer_threshold
+        report.bot_latency_ms = await bot_eval.answer_latency(
+            retriever, [q.text for q in timed], settings.bot_answer_threshold
+        )
         return params, report
 
     scratch = f"support_chat_eval_{uuid.uuid4().hex[:10]}"

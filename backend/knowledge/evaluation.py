@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,6 +195,8 @@ class CrossValidated:
     top_correct: list[int] = field(default_factory=list)
     pair_confidence: list[float] = field(default_factory=list)
     pair_label: list[int] = field(default_factory=list)
+    # Per question, its held-out top articles as (confidence, correct), best first.
+    ranked: list[list[tuple[float, int]]] = field(default_factory=list)
 
 
 def cross_validate(
@@ -208,6 +211,7 @@ def cross_validate(
         # Filled by question index, so that the answer curve can tell in-scope from out-of-scope.
         result.top_confidence = [0.0] * len(questions)
         result.top_correct = [0] * len(questions)
+        result.ranked = [[] for _ in questions]
     for fold in range(FOLDS):
         train, test = folds != fold, folds == fold
         if not test.any():
@@ -226,6 +230,7 @@ def cross_validate(
                 correct = 1 if candidate.title == questions[i].expected else 0
                 result.pair_confidence.append(confidence)
                 result.pair_label.append(correct)
+                result.ranked[i].append((confidence, correct))
                 if position == 0:
                     result.top_confidence[i] = confidence
                     result.top_correct[i] = correct
@@ -356,6 +361,10 @@ class Report:
     curve: list[CurvePoint]
     latency_ms: tuple[float, float]
     latency_questions: int
+    # The bot's outcomes per threshold (backend/bot/evaluation.py), filled by `eval`.
+    bot_curve: list[Any] = field(default_factory=list)
+    bot_threshold: float = 0.0
+    bot_latency_ms: tuple[float, float] = (0.0, 0.0)
 
     def lines(self) -> list[str]:
         """The report as Markdown."""
@@ -395,4 +404,16 @@ class Report:
             f"search latency, hybrid, embedding included, one at a time over {self.latency_questions} "
             f"questions: p50 {self.latency_ms[0]:.1f} ms, p95 {self.latency_ms[1]:.1f} ms",
         ]
+        if self.bot_curve:
+            from backend.bot.evaluation import curve_lines
+
+            heading = f"bot outcomes (held-out confidences; BOT_ANSWER_THRESHOLD {self.bot_threshold:g}):"
+            lines += ["", heading, ""]
+            lines += curve_lines(self.bot_curve, self.bot_threshold)
+            lines += [
+                "",
+                f"bot answer latency (search, decision, extractive answer; no storage), one at a time over "
+                f"{self.latency_questions} questions: p50 {self.bot_latency_ms[0]:.1f} ms, "
+                f"p95 {self.bot_latency_ms[1]:.1f} ms",
+            ]
         return lines

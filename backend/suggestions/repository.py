@@ -52,6 +52,14 @@ class SuggestionRepository:
         )
         return rows
 
+    async def has_suggestions(self, message_id: int) -> bool:
+        """Whether suggestions were stored for the message already."""
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM suggested_replies WHERE message_id = $1)", message_id
+            )
+        )
+
     async def insert(
         self, message_id: int, reply: str, confidence: float, source: str, title: str | None
     ) -> int:

@@ -68,7 +68,11 @@ async def compute(
     """Suggestions for one customer message, stored and sorted; None when the chat is gone or closed."""
     async with pool.acquire() as conn:
         people = await SuggestionRepository(conn).chat_people(chat_id)
-        if people is None or people["status"] == "closed":
+        # A chat with the bot gets suggestions when the bot hands it over, not before; a message
+        # already served (handed over while the first job ran) is not served twice.
+        if people is None or people["status"] in ("closed", "bot"):
+            return None
+        if await SuggestionRepository(conn).has_suggestions(message_id):
             return None
         found: list[tuple[float, str, SuggestionSource, str | None]] = []
         query = or_query(text[:2000])

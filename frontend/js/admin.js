@@ -1,6 +1,6 @@
-// The admins' panel: accounts with Disable/Enable, and the latest security events
-// (GET /api/admin/users?role=, POST /api/admin/users/{id}/disable|enable,
-// GET /api/admin/audit?action=&before_id=&limit=).
+// The admins' panel: accounts with Disable/Enable, the latest security events, suggestion
+// statistics and the knowledge gaps (GET /api/admin/users?role=, POST /api/admin/users/{id}/disable|enable,
+// GET /api/admin/audit?action=&before_id=&limit=, GET /api/admin/knowledge-gaps).
 
 import { ApiError } from "./api.js";
 import { byId, h, show } from "./dom.js";
@@ -34,6 +34,19 @@ function actionLabel(action) {
   return text === key ? action : text;
 }
 
+function gapReasonLabel(reason) {
+  const key = `gaps.reason.${reason}`;
+  const text = t(key);
+  return text === key ? reason : text;
+}
+
+/** "Label: 3 · Other: 1" from {name: count}, most first as the server sent them. */
+function countsText(counts, label = (name) => name) {
+  return Object.entries(counts || {})
+    .map(([name, count]) => `${label(name)}: ${count}`)
+    .join(" · ");
+}
+
 export class AdminView {
   /** api: the console's client; meId(): the signed-in admin; errorText(err): a message. */
   constructor({ api, meId, errorText, announce }) {
@@ -56,8 +69,15 @@ export class AdminView {
     this.loaded = false;
     this.auditSeq = 0;
     this.usersSeq = 0;
+    this.gapsBody = byId("gaps-body");
+    this.gapsSummary = byId("gaps-summary");
+    this.gapsError = byId("gaps-error");
+    this.gapsRefresh = byId("gaps-refresh");
+    this.gaps = null; // GapReportRead shown
+    this.gapsSeq = 0;
 
     this.role.addEventListener("change", () => this.loadUsers());
+    this.gapsRefresh.addEventListener("click", () => this.loadGaps({ announce: true }));
     this.action.addEventListener("change", () => this.loadAudit());
     this.older.addEventListener("click", () => this.loadAudit({ older: true }));
     this.#fillActions();
@@ -69,6 +89,29 @@ export class AdminView {
     this.loadUsers();
     this.loadAudit();
     this.loadSuggestionStats();
+    this.loadGaps();
+  }
+
+  /** The questions the bot could not help with, grouped, most frequent first. */
+  async loadGaps({ announce = false } = {}) {
+    const seq = ++this.gapsSeq;
+    this.#setError(this.gapsError, "");
+    this.gapsRefresh.disabled = true;
+    this.gapsRefresh.setAttribute("aria-busy", "true");
+    try {
+      const report = await this.api.get("/api/admin/knowledge-gaps");
+      if (seq !== this.gapsSeq) return;
+      this.gaps = report && Array.isArray(report.clusters) ? report : null;
+      this.#renderGaps();
+      if (announce) this.announce(t("gaps.updated"));
+    } catch (err) {
+      if (seq === this.gapsSeq) this.#setError(this.gapsError, this.#adminError(err));
+    } finally {
+      if (seq === this.gapsSeq) {
+        this.gapsRefresh.disabled = false;
+        this.gapsRefresh.removeAttribute("aria-busy");
+      }
+    }
   }
 
   /** Per source: suggestions shown, sent as they were, sent edited, ignored. */
@@ -157,6 +200,7 @@ export class AdminView {
     if (this.loaded) {
       this.#renderUsers();
       this.#renderAudit();
+      this.#renderGaps();
     }
   }
 
@@ -164,6 +208,13 @@ export class AdminView {
   reset() {
     this.usersSeq += 1;
     this.auditSeq += 1;
+    this.gapsSeq += 1;
+    this.gaps = null;
+    this.gapsBody.replaceChildren();
+    this.gapsSummary.textContent = "";
+    this.gapsRefresh.disabled = false;
+    this.gapsRefresh.removeAttribute("aria-busy");
+    this.#setError(this.gapsError, "");
     this.users = [];
     this.names.clear();
     this.events = [];
@@ -258,6 +309,46 @@ export class AdminView {
     );
     show(this.older, !this.done && this.events.length > 0);
     show(this.end, this.done && this.events.length > 0);
+  }
+
+  #renderGaps() {
+    const report = this.gaps;
+    if (!report) {
+      this.gapsBody.replaceChildren();
+      this.gapsSummary.textContent = "";
+      return;
+    }
+    const clusters = report.clusters;
+    const summary = clusters.length
+      ? t("gaps.summary", { questions: report.questions, clusters: clusters.length })
+      : t("gaps.none");
+    const byText = report.grouping === "text" && clusters.length > 0;
+    this.gapsSummary.textContent = byText ? `${summary} ${t("gaps.byText")}` : summary;
+    const cell = (label, ...content) => h("td", { dataset: { label } }, ...content);
+    // Customers' questions are shown as text, never as HTML: h() only makes text nodes.
+    this.gapsBody.replaceChildren(
+      ...clusters.map((c) =>
+        h(
+          "tr",
+          { dataset: { testid: "gap-cluster", size: String(c.size) } },
+          cell(t("gaps.size"), h("span", { class: "table__strong", text: String(c.size) })),
+          cell(
+            t("gaps.examples"),
+            h(
+              "ul",
+              {},
+              (c.examples || []).map((text) => h("li", { dataset: { testid: "gap-example" }, text })),
+            ),
+          ),
+          cell(t("gaps.reasons"), countsText(c.reasons, gapReasonLabel)),
+          cell(
+            t("gaps.lastSeen"),
+            h("time", { datetime: c.last_seen_at, text: formatDateTime(c.last_seen_at) }),
+          ),
+          cell(t("gaps.articles"), countsText(c.top_titles) || "—"),
+        ),
+      ),
+    );
   }
 
   #adminError(err) {

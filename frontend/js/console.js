@@ -7,6 +7,7 @@ import { ApiError, createApi } from "./api.js";
 import { ArchiveView } from "./archive.js";
 import { chatFilter, refreshAges, renderChatLists } from "./chatlist.js";
 import { bindComposer } from "./composer.js";
+import { HandoverPanel } from "./handover.js";
 import { bindModulePicker } from "./modules.js";
 import { byId, h, safeHttpUrl, show } from "./dom.js";
 import { applyTranslations, bindLanguageSelect, onLangChange, t } from "./i18n.js";
@@ -115,6 +116,12 @@ const composer = bindComposer({
 
 const archive = new ArchiveView({ api, meId, errorText });
 const admin = new AdminView({ api, meId, errorText, announce: (text) => announce(text) });
+const handover = new HandoverPanel({
+  api,
+  errorText,
+  getExpanded: () => session.data.handover_open,
+  setExpanded: (open) => session.update({ handover_open: open }),
+});
 const account = new AccountMenu({
   api,
   getToken: () => session.token,
@@ -212,6 +219,7 @@ async function signOut({ revoke = true } = {}) {
   touched.clear();
   selectedId = null;
   transcript.clear();
+  handover.reset();
   show(els.paneChat, false);
   show(els.paneEmpty, true);
   archive.reset();
@@ -361,6 +369,7 @@ function renderPane() {
     typing.hide();
     showSuggestions([]);
   }
+  handover.update(c);
 }
 
 async function selectChat(id) {
@@ -371,6 +380,7 @@ async function selectChat(id) {
   session.update({ selected: id });
   if (changed) {
     transcript.clear();
+    handover.reset();
     typing.hide();
     suggestionId = null;
     showSuggestions([]);
@@ -399,6 +409,7 @@ async function refreshChat(id) {
     if (err instanceof ApiError && err.status === 404 && id === selectedId) {
       selectedId = null;
       session.update({ selected: null });
+      handover.reset();
       show(els.paneChat, false);
       show(els.paneEmpty, true);
       renderLists();
@@ -585,6 +596,9 @@ function handleEvent(frame) {
     case "typing":
       if (frame.chat_id === selectedId && frame.user && frame.user.id !== meId()) typing.show(frame.user);
       return;
+    case "bot_delta":
+      if (frame.chat_id === selectedId) transcript.addDelta(frame);
+      return;
     case "suggestions":
       if (frame.chat_id === selectedId && Array.isArray(frame.suggestions)) showSuggestions(frame.suggestions);
       return;
@@ -620,6 +634,7 @@ onLangChange(() => {
   account.refresh();
   transcript.refresh();
   typing.refresh();
+  handover.render();
   showConnection(els.conn, els.conn.dataset.state);
   if (session.user) els.me.textContent = t("console.signedIn", { name: session.user.display_name });
 });

@@ -2,7 +2,7 @@
 
 import { ApiError, createApi } from "./api.js";
 import { bindComposer } from "./composer.js";
-import { byId, show } from "./dom.js";
+import { byId, h, show } from "./dom.js";
 import { applyTranslations, bindLanguageSelect, onLangChange, t } from "./i18n.js";
 import { ReauthDialog } from "./reauth.js";
 import { Session } from "./session.js";
@@ -12,8 +12,12 @@ import { Transcript, TypingIndicator } from "./transcript.js";
 
 const session = new Session("sc.customer");
 const OUTBOX_KEY = "sc.customer.outbox";
+const RATINGS = ["helpful", "not_helpful"];
 let chat = null; // the chat on screen
 let socket = null;
+// The customer's ratings of bot answers in the chat on screen: message id -> {rating, pending}.
+// Kept in the session too, so a reload or resume shows the choice again.
+const ratings = new Map();
 
 const els = {
   notice: byId("notice"),
@@ -33,6 +37,7 @@ const els = {
   closedBox: byId("closed-box"),
   input: byId("message-input"),
   conn: byId("conn-status"),
+  transcriptList: byId("transcript"),
 };
 
 const reauth = new ReauthDialog({
@@ -50,7 +55,9 @@ const reauth = new ReauthDialog({
 });
 
 const api = createApi({ getToken: () => session.token, onUnauthorized: () => reauth.request() });
-const transcript = new Transcript(byId("transcript"), () => session.user && session.user.id);
+const transcript = new Transcript(byId("transcript"), () => session.user && session.user.id, {
+  decorate: addRatingButtons,
+});
 const typing = new TypingIndicator(byId("typing"));
 const composer = bindComposer({
   form: byId("composer"),
@@ -121,6 +128,7 @@ async function openChat(chatId, known = null) {
     if (chat && socket) socket.unsubscribe(chat.id);
     transcript.clear();
     typing.hide();
+    loadRatings(chatId);
   }
   chat = known || { id: chatId, status: "loading" };
   session.update({ chat_id: chatId });
@@ -172,6 +180,83 @@ function startOver() {
   showStart();
 }
 
+// ---- rating the bot's answers ------------------------------------------------------
+
+/** Load the ratings remembered for this chat (another chat's are forgotten). */
+function loadRatings(chatId) {
+  ratings.clear();
+  const stored = session.data.ratings;
+  if (!stored || stored.chat_id !== chatId || !stored.by || typeof stored.by !== "object") return;
+  for (const [id, rating] of Object.entries(stored.by)) {
+    if (RATINGS.includes(rating)) ratings.set(String(id), { rating, pending: false });
+  }
+}
+
+function saveRatings() {
+  if (!chat) return;
+  const by = {};
+  for (const [id, state] of ratings) if (state.rating && !state.pending) by[id] = state.rating;
+  session.update({ ratings: { chat_id: chat.id, by } });
+}
+
+/** The two rating buttons under a bot answer with sources (decorates the transcript's element). */
+function addRatingButtons(message, el) {
+  if (message.kind !== "bot" || !Array.isArray(message.sources) || message.sources.length === 0) return;
+  const id = String(message.id);
+  if (!ratings.has(id) && RATINGS.includes(message.rating)) ratings.set(id, { rating: message.rating, pending: false });
+  const button = (rating, testid, key) =>
+    h("button", {
+      type: "button",
+      class: "btn btn--small rating__btn",
+      "aria-pressed": "false",
+      dataset: { testid, rating },
+      text: t(key),
+      onclick: () => rate(id, rating),
+    });
+  const group = h(
+    "div",
+    { class: "rating", role: "group", "aria-label": t("rate.question"), dataset: { testid: "rating", messageId: id } },
+    button("helpful", "rate-helpful", "rate.helpful"),
+    button("not_helpful", "rate-not-helpful", "rate.notHelpful"),
+  );
+  showRating(group, ratings.get(id));
+  el.append(group);
+}
+
+function showRating(group, state) {
+  const chosen = state ? state.rating : null;
+  for (const btn of group.querySelectorAll("button[data-rating]")) {
+    btn.setAttribute("aria-pressed", String(btn.dataset.rating === chosen));
+  }
+  group.setAttribute("aria-busy", String(Boolean(state && state.pending)));
+}
+
+function setRating(id, state) {
+  if (state.rating) ratings.set(id, state);
+  else ratings.delete(id);
+  const group = els.transcriptList.querySelector(`[data-testid=rating][data-message-id="${CSS.escape(id)}"]`);
+  if (group) showRating(group, state);
+}
+
+async function rate(id, rating) {
+  if (!chat) return;
+  const before = ratings.get(id) || { rating: null, pending: false };
+  if (before.pending || before.rating === rating) return;
+  const chatId = chat.id;
+  setRating(id, { rating, pending: true }); // pressed at once; a failure takes it back
+  try {
+    const path = `/api/chats/${encodeURIComponent(chatId)}/messages/${encodeURIComponent(id)}/feedback`;
+    const stored = await api.post(path, { rating });
+    if (!chat || chat.id !== chatId) return;
+    setRating(id, { rating: stored && RATINGS.includes(stored.rating) ? stored.rating : rating, pending: false });
+    saveRatings();
+  } catch (err) {
+    if (!chat || chat.id !== chatId) return;
+    setRating(id, { rating: before.rating, pending: false });
+    setNotice(errorText(err));
+  }
+}
+
 // ---- socket ---------------------------------------------------------------------
 
 function ensureSocket() {
@@ -209,6 +294,9 @@ function handleEvent(frame) {
       if (chat && frame.chat_id === chat.id && frame.user && frame.user.id !== session.user.id) {
         if (chat.status !== "closed") typing.show(frame.user);
       }
+      return;
+    case "bot_delta":
+      if (chat && frame.chat_id === chat.id) transcript.addDelta(frame);
       return;
     case "failed":
       transcript.markFailed(frame.entry.client_msg_id, frame.code);

@@ -1,5 +1,6 @@
 // The list of messages of one chat: sorted by seq, each seq shown once, plus the
-// messages still on their way (pending, keyed by client_msg_id) at the end.
+// messages still on their way (pending, keyed by client_msg_id) and the bot's answers
+// still being written (drafts, keyed by the customer message they answer) at the end.
 
 import { formatTime, h, safeHttpUrl } from "./dom.js";
 import { t } from "./i18n.js";
@@ -7,18 +8,24 @@ import { t } from "./i18n.js";
 const NEAR_BOTTOM_PX = 80;
 
 export class Transcript {
-  /** list: the <ol> (role=log); getMyId(): the signed-in user's id. */
-  constructor(list, getMyId) {
+  /**
+   * list: the <ol> (role=log); getMyId(): the signed-in user's id; decorate(message, el):
+   * optional, adds page-specific parts to a stored message's element on every render.
+   */
+  constructor(list, getMyId, { decorate = null } = {}) {
     this.list = list;
     this.getMyId = getMyId;
+    this.decorate = decorate;
     this.bySeq = new Map(); // seq -> {message, el}
     this.pendingEls = new Map(); // client_msg_id -> el
+    this.drafts = new Map(); // reply_to (customer message id) -> {pieces: Map(index -> text), el}
   }
 
   /** Remove everything (another chat is shown). */
   clear() {
     this.bySeq.clear();
     this.pendingEls.clear();
+    this.drafts.clear();
     this.list.replaceChildren();
   }
 
@@ -39,6 +46,7 @@ export class Transcript {
       this.pendingEls.get(message.client_msg_id).remove();
       this.pendingEls.delete(message.client_msg_id);
     }
+    if (message.kind === "bot") this.#dropDrafts(message);
     this.list.insertBefore(el, this.#firstAfter(message.seq));
     if (stick || this.#isMine(message)) this.scrollToEnd();
     return true;
@@ -70,6 +78,52 @@ export class Transcript {
     this.scrollToEnd();
   }
 
+  /**
+   * A piece of a bot answer being written (a `bot_delta` frame): shown in a draft bubble,
+   * pieces in index order, until the stored message replaces it.
+   */
+  addDelta(frame) {
+    const replyTo = Number(frame.reply_to);
+    const index = Number(frame.index);
+    if (!Number.isFinite(replyTo) || !Number.isInteger(index) || index < 0 || typeof frame.delta !== "string") {
+      return;
+    }
+    // The answer was stored already (a late or repeated piece): never show it twice.
+    for (const { message } of this.bySeq.values()) {
+      if (message.kind === "bot" && message.client_msg_id === `bot:${replyTo}`) return;
+    }
+    const stick = this.#nearBottom();
+    let draft = this.drafts.get(replyTo);
+    if (!draft) {
+      const text = h("div", { class: "msg__text", dataset: { testid: "bot-draft-text" } });
+      // aria-busy: screen readers wait for the stored answer instead of reading every piece.
+      const el = h(
+        "li",
+        { class: "msg msg--bot msg--draft", "aria-busy": "true", dataset: { testid: "bot-draft", replyTo } },
+        h("div", { class: "msg__meta" }, h("span", { class: "msg__sender", text: t("chat.botSender") })),
+        text,
+      );
+      draft = { pieces: new Map(), el, text };
+      this.drafts.set(replyTo, draft);
+      this.list.insertBefore(el, this.list.querySelector("[data-testid=pending-message], [data-testid=failed-message]"));
+    }
+    draft.pieces.set(index, frame.delta);
+    const ordered = [...draft.pieces.entries()].sort((a, b) => a[0] - b[0]).map(([, piece]) => piece);
+    draft.text.textContent = ordered.join("");
+    if (stick) this.scrollToEnd();
+  }
+
+  /** The stored bot message replaces the draft of the answer it is (or every draft before it). */
+  #dropDrafts(message) {
+    const match = /^bot:(\d+)$/.exec(message.client_msg_id || "");
+    const answered = match ? Number(match[1]) : Infinity;
+    for (const [replyTo, draft] of this.drafts) {
+      if (replyTo > answered) continue; // a later question's answer, still being written
+      draft.el.remove();
+      this.drafts.delete(replyTo);
+    }
+  }
+
   /** Mark a pending message as not sent, with the server's error code (e.g. chat_closed). */
   markFailed(clientMsgId, code) {
     const el = this.pendingEls.get(clientMsgId);
@@ -87,6 +141,10 @@ export class Transcript {
       const el = this.#render(entry.message);
       entry.el.replaceWith(el);
       this.bySeq.set(seq, { message: entry.message, el });
+    }
+    for (const draft of this.drafts.values()) {
+      const sender = draft.el.querySelector(".msg__sender");
+      if (sender) sender.textContent = t("chat.botSender");
     }
     for (const el of this.pendingEls.values()) {
       const sender = el.querySelector(".msg__sender");
@@ -161,6 +219,7 @@ export class Transcript {
     if (kind === "bot" && Array.isArray(message.sources) && message.sources.length) {
       el.append(renderSources(message.sources));
     }
+    if (this.decorate) this.decorate(message, el);
     return el;
   }
 }
@@ -171,15 +230,17 @@ function failureText(code) {
   return t("chat.failed", { reason });
 }
 
+/** A knowledge source as a link when its url is http(s), else as its plain title. */
+export function sourceLink(source) {
+  const title = (source && source.title) || (source && source.url) || "?";
+  const href = safeHttpUrl(source && source.url);
+  return href
+    ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow", text: title })
+    : h("span", { text: title });
+}
+
 function renderSources(sources) {
-  const items = sources.map((source) => {
-    const title = (source && source.title) || (source && source.url) || "?";
-    const href = safeHttpUrl(source && source.url);
-    const body = href
-      ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow", text: title })
-      : h("span", { text: title });
-    return h("li", {}, body);
-  });
+  const items = sources.map((source) => h("li", {}, sourceLink(source)));
   return h(
     "div",
     { class: "msg__sources", dataset: { testid: "message-sources" } },
@@ -195,12 +256,15 @@ export class TypingIndicator {
     this.timer = null;
     this.userId = null;
     this.name = "";
+    this.bot = false;
   }
 
   show(user) {
     this.userId = user && user.id;
     this.name = (user && user.display_name) || "?";
-    this.el.textContent = t("chat.typing", { name: this.name });
+    this.bot = Boolean(user && user.role === "bot");
+    this.el.textContent = this.#text();
+    this.el.dataset.role = this.bot ? "bot" : "person";
     this.el.hidden = false;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.hide(), 4000);
@@ -216,6 +280,11 @@ export class TypingIndicator {
   }
 
   refresh() {
-    if (!this.el.hidden) this.el.textContent = t("chat.typing", { name: this.name });
+    if (!this.el.hidden) this.el.textContent = this.#text();
+  }
+
+  #text() {
+    // The bot's name is the page's word for it, in the page's language.
+    return this.bot ? t("chat.botTyping") : t("chat.typing", { name: this.name });
   }
 }

@@ -1,0 +1,1 @@
+"""The knowledge-gap report: questions the bot could not answer, grouped by similarity."""
