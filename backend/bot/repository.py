@@ -82,10 +82,11 @@ class BotRepository:
         )
 
     async def bot_message_of_chat(self, chat_id: UUID, message_id: int) -> bool:
-        """Whether the message is a bot answer in this chat."""
+        """Whether the message is a bot answer from the knowledge in this chat (not small talk)."""
         return bool(
             await self.conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND chat_id = $2 AND kind = 'bot')",
+                "SELECT EXISTS (SELECT 1 FROM bot_turns"
+                " WHERE answer_message_id = $1 AND chat_id = $2 AND outcome = 'answered')",
                 message_id,
                 chat_id,
             )

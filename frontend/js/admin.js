@@ -332,12 +332,15 @@ export class AdminView {
           "tr",
           { dataset: { testid: "gap-cluster", size: String(c.size) } },
           cell(t("gaps.size"), h("span", { class: "table__strong", text: String(c.size) })),
+          // The most central question first; the others smaller below it.
           cell(
             t("gaps.examples"),
-            h(
-              "ul",
-              {},
-              (c.examples || []).map((text) => h("li", { dataset: { testid: "gap-example" }, text })),
+            (c.examples || []).map((text, i) =>
+              h(i ? "span" : "div", {
+                class: i ? "table__details" : null,
+                dataset: { testid: "gap-example" },
+                text,
+              }),
             ),
           ),
           cell(t("gaps.reasons"), countsText(c.reasons, gapReasonLabel)),

@@ -43,7 +43,9 @@ WATCH = """() => {
   }).observe(typing, {childList: true, characterData: true, subtree: true, attributes: true});
   const list = document.getElementById('transcript');
   new MutationObserver(() => {
-    for (const el of list.querySelectorAll('[data-testid=bot-draft-text]')) window.__seen.drafts.push(el.textContent);
+    for (const el of list.querySelectorAll('[data-testid=bot-draft-text]')) {
+      window.__seen.drafts.push(el.textContent);
+    }
   }).observe(list, {childList: true, characterData: true, subtree: true});
 }"""
 
@@ -138,7 +140,8 @@ async def test_bot_answer_rating_hand_over_and_the_supporters_panel(
     # The request fails: the page says so and the button is not left pressed.
     await customer.route("**/feedback", lambda route: route.abort())
     await helpful.click()
-    await expect(customer.get_by_test_id("notice")).to_have_text("The server cannot be reached. Please try again.")
+    notice = customer.get_by_test_id("notice")
+    await expect(notice).to_have_text("The server cannot be reached. Please try again.")
     await expect(helpful).to_have_attribute("aria-pressed", "false")
     assert _rating(server, message_id) is None
     await customer.unroute("**/feedback")
@@ -188,7 +191,8 @@ async def test_bot_answer_rating_hand_over_and_the_supporters_panel(
     await expect(source).to_have_text("Refund policy")
     assert await source.get_attribute("href") == REFUND_URL
     # The bot's messages are in the transcript too, with their sources.
-    await expect(console.locator(f"{BOT_ANSWER} [data-testid=message-sources] a")).to_have_text("Refund policy")
+    used = console.locator(f"{BOT_ANSWER} [data-testid=message-sources] a")
+    await expect(used).to_have_text("Refund policy")
 
     # Collapsed and expanded again by keyboard.
     toggle = console.get_by_test_id("handover-toggle")

@@ -199,6 +199,9 @@ def test_customers_rate_answers_and_nobody_else(bot_server: LiveServer, bot_api:
     assert again.json()["rating"] == "helpful"
     assert bot_api.call("POST", path, customer["token"], json={"rating": "great"}).status_code == 422
     own = _say(bot_api, customer["token"], chat["id"], "thanks")
+    small_talk = _bot_reply(bot_api, customer["token"], chat["id"], own["seq"])
+    talk = f"/api/chats/{chat['id']}/messages/{small_talk['id']}/feedback"
+    assert bot_api.call("POST", talk, customer["token"], json={"rating": "helpful"}).status_code == 404
     mine = f"/api/chats/{chat['id']}/messages/{own['id']}/feedback"
     assert bot_api.call("POST", mine, customer["token"], json={"rating": "helpful"}).status_code == 404
     stranger = bot_api.guest("Eve")

@@ -341,6 +341,29 @@ MATRIX: list[Row] = [
         on_chat(),
     ),
     Row("GET", "/api/text-modules", {"-": roles(customers=403, supporter=200)}, plain()),
+    # the bot: customers rate answers of their own chats; supporters read hand-overs
+    Row(
+        "POST",
+        "/api/chats/{chat_id}/messages/{message_id}/feedback",
+        {
+            "own": own_only(404),  # message 1 is no bot answer of this chat
+            "foreign": roles(customers=404, supporter=403),
+            "random": roles(customers=404, supporter=404),
+        },
+        on_chat(lambda caller: {"rating": "helpful"}),
+    ),
+    Row(
+        "GET",
+        "/api/chats/{chat_id}/handover",
+        {
+            "own": own_only(403),
+            "foreign": roles(customers=403, supporter=404),  # never handed over
+            "random": roles(customers=403, supporter=404),
+        },
+        on_chat(),
+    ),
+    Row("GET", "/api/admin/bot/outcomes", ADMIN_ONLY, plain()),
+    Row("GET", "/api/admin/knowledge-gaps", ADMIN_ONLY, plain()),
     Row("POST", "/api/chats/{chat_id}/close", STAFF_ACTION, on_chat()),
     Row(
         "POST",
@@ -443,6 +466,7 @@ def test_access(
         path = row.path
         for name in ("{chat_id}", "{user_id}", "{token}"):
             path = path.replace(name, param)
+        path = path.replace("{message_id}", "1")  # never a bot answer of the target chat
         response = api.call(row.method, path, caller.token, json=body)
         where = f"{row.method} {row.path} as {role} on {target}"
         if response.status_code != expected:
