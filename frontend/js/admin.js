@@ -319,9 +319,11 @@ export class AdminView {
       return;
     }
     const clusters = report.clusters;
-    const summary = clusters.length
-      ? t("gaps.summary", { questions: report.questions, clusters: clusters.length })
-      : t("gaps.none");
+    const counts = { questions: report.questions, clusters: clusters.length };
+    let summary = t("gaps.none");
+    if (report.questions === 1) summary = t("gaps.summaryOne");
+    else if (clusters.length === 1) summary = t("gaps.summaryOneGroup", counts);
+    else if (clusters.length) summary = t("gaps.summary", counts);
     const byText = report.grouping === "text" && clusters.length > 0;
     this.gapsSummary.textContent = byText ? `${summary} ${t("gaps.byText")}` : summary;
     const cell = (label, ...content) => h("td", { dataset: { label } }, ...content);
