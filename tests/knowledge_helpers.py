@@ -6,6 +6,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def tiny_pdf(text: str, title: str | None = None) -> bytes:
@@ -103,3 +104,22 @@ def write_kb(root: Path, with_pdf: bool = True) -> Path:
             tiny_pdf("We accept credit cards, PayPal and bank transfer.", title="Payment methods")
         )
     return root
+
+
+def ingest_folder(url: str, root: Path, embedder: Any) -> None:
+    """Ingest a folder into the database at `url` with the real pipeline; every file must succeed."""
+    from backend.core import db
+    from backend.knowledge.cli import make_chunker
+    from backend.knowledge.ingest import Ingestion
+    from backend.knowledge.repository import PgKnowledgeStore
+    from tests.conftest import run_coroutine
+
+    async def load() -> None:
+        pool = await db.create_pool(url, min_size=1, max_size=2)
+        try:
+            report = await Ingestion(PgKnowledgeStore(pool), make_chunker(embedder), embedder).run([root])
+            assert report.failed == []
+        finally:
+            await pool.close()
+
+    run_coroutine(load())

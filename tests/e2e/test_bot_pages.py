@@ -10,15 +10,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from backend.core import db
-from backend.knowledge.cli import make_chunker
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.ingest import Ingestion
-from backend.knowledge.repository import PgKnowledgeStore
 from backend.suggestions.engine import SuggestionEngine
-from tests.conftest import LiveServer, run_coroutine
+from tests.conftest import LiveServer
 from tests.fake_llm import FakeLlm
-from tests.knowledge_helpers import write_kb
+from tests.knowledge_helpers import ingest_folder, write_kb
 
 from .conftest import ChatUI
 
@@ -57,15 +53,7 @@ def kb_database(new_database: Callable[[], str], tmp_path_factory: pytest.TempPa
     root: Path = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
     embedder = SentenceTransformerEmbedder()
 
-    async def load() -> None:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            report = await Ingestion(PgKnowledgeStore(pool), make_chunker(embedder), embedder).run([root])
-            assert report.failed == []
-        finally:
-            await pool.close()
-
-    run_coroutine(load())
+    ingest_folder(url, root, embedder)
     return url
 
 

@@ -9,16 +9,12 @@ from typing import Any
 
 import pytest
 
-from backend.core import db
-from backend.knowledge.cli import make_chunker
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.ingest import Ingestion
-from backend.knowledge.repository import PgKnowledgeStore
-from tests.conftest import Api, LiveServer, run_coroutine
+from tests.conftest import Api, LiveServer
 from tests.fake_llm import FakeLlm
 from tests.integration.test_suggestions import wait_for_model
 from tests.integration.wsclient import WsClient
-from tests.knowledge_helpers import write_kb
+from tests.knowledge_helpers import ingest_folder, write_kb
 
 BOT_OVERRIDES: dict[str, Any] = {
     "guest_rate_per_minute": 100_000,
@@ -40,15 +36,7 @@ def bot_kb_database(
     url = new_database()
     root = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
 
-    async def load() -> None:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            report = await Ingestion(PgKnowledgeStore(pool), make_chunker(embedder), embedder).run([root])
-            assert report.failed == []
-        finally:
-            await pool.close()
-
-    run_coroutine(load())
+    ingest_folder(url, root, embedder)
     return url
 
 
