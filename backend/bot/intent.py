@@ -30,6 +30,7 @@ Intent = Literal["human", "greeting", "thanks", "goodbye", "not_helpful", "quest
 # stays bounded whatever is pasted into the box.
 _HEAD_CHARS, _TAIL_CHARS = 1500, 500
 _MAX_TOKENS = 400
+_MAX_WORD = 40
 # Small talk and complaints are short; past this a message carries something to answer.
 _SMALL_TALK_TOKENS = 16
 _SHORT_REQUEST_TOKENS = 5
@@ -330,7 +331,8 @@ def _clauses(text: str) -> list[list[str]]:
     clauses: list[list[str]] = []
     budget = _MAX_TOKENS
     for part in _CLAUSE_BREAK.split(plain):
-        tokens = _TOKEN.findall(part)[:budget]
+        # No word of ours is longer; a cut keeps the cached lookups small whatever is pasted.
+        tokens = [token[:_MAX_WORD] for token in _TOKEN.findall(part)[:budget]]
         budget -= len(tokens)
         if tokens:
             clauses.append(tokens)
@@ -340,6 +342,18 @@ def _clauses(text: str) -> list[list[str]]:
 
 
 # --- A request for a person ------------------------------------------------------------------
+
+
+def _pair_names_a_person(left: str, right: str, right_category: str) -> bool:
+    """Whether two words name a person together: "customer service", "a real person"."""
+    if right_category == _SERVICE and left in ("customer", "client", "kunden", "human"):
+        return True
+    if left == "live" and right in ("chat", "support"):
+        return True
+    if left in ("help", "service") and right == "desk":
+        return True
+    # The adjective says a human is wanted: "a real person", "menschlicher Support".
+    return left in _HUMAN_ADJECTIVES and right_category in (_SOMEONE, _SERVICE)
 
 
 class _Clause:
@@ -352,19 +366,8 @@ class _Clause:
         self._join_compounds()
 
     def _join_compounds(self) -> None:
-        # "customer service", "support staff", "live chat" name people as a pair.
         for i in range(len(self.words) - 1):
-            left, right = self.words[i], self.words[i + 1]
-            if (
-                (left in ("customer", "client", "kunden") and self.cats[i + 1] == _SERVICE)
-                or (left == "live" and right in ("chat", "support"))
-                or (left in ("help", "service") and right == "desk")
-            ):
-                self.cats[i], self.cats[i + 1] = _ADJ, _PERSON
-            # "a real person", "menschlicher Support": the adjective says a human is wanted.
-            elif (left in _HUMAN_ADJECTIVES and self.cats[i + 1] in (_SOMEONE, _SERVICE)) or (
-                left == "human" and self.cats[i + 1] == _SERVICE
-            ):
+            if _pair_names_a_person(self.words[i], self.words[i + 1], self.cats[i + 1]):
                 self.cats[i], self.cats[i + 1] = _ADJ, _PERSON
         for verb, particles in _PHRASAL_VERBS.items():
             if verb in self.words and any(particle in self.words for particle in particles):
@@ -608,7 +611,7 @@ _THANKS_FILLERS = _words(
     "verstanden understood i see ah aha oh das that this hat has mir me es again nochmal good fine "
     "alright genau yes ja jo will do try werde probieren ausprobieren mache ich ist is was war no "
     "nein und and schoen schon erstmal fuer dass answered beantwortet question frage my meine "
-    "wunderbar lovely brilliant hilfreich"
+    "wunderbar lovely brilliant hilfreich vielmals"
 )
 _GOODBYE = _words(
     "bye byebye goodbye tschuess tschues tschuss tschau ciao adieu cya ttyl wiedersehen wiederhoeren "
@@ -635,7 +638,7 @@ _COMPLAINT_NEGATIONS = _words(
     "not no dont doesnt didnt isnt wasnt arent nicht nichts kein keine keinen nie never"
 )
 _COMPLAINT_CORE = _words(
-    "help helps helped helpful hilfe answer answers answered asked ask meant mean wanted looking "
+    "help helps helped helpful helping hilfe answer answers answered asked ask meant mean wanted looking "
     "question correct right true understand understood it es hilft geholfen hilfreich weiter "
     "weitergeholfen meinte gemeint gefragt frage wollte gesucht richtig stimmt verstanden verstehe "
     "versteht passt bringt beantwortet antwort"
@@ -649,7 +652,7 @@ _COMPLAINT_FILLERS = _words(
     "completely absolutely just sorry unfortunately no nope nein hmm hm ok okay still bot so well "
     "but das es ist war mir mich ich sie du die der antwort ihre deine meine mein leider wirklich "
     "echt total voellig komplett absolut ueberhaupt gar noch immer eben also ja doch am an a to hat "
-    "haben hast habe have has do does did danke thanks aber even"
+    "haben hast habe have has do does did danke thanks aber even are auf on"
 )
 _SMALL_TALK = (
     _GREETING
@@ -725,23 +728,28 @@ _GERMAN = _words(
     "werden moechte gibt kein keine keinen nein ja sehr gut tschuess tschues moin servus guten morgen "
     "tag vielen schoen schoenen im bei nach ueber unter vom beim dann jetzt hier mal doch welche wer "
     "weshalb mitarbeiter mensch menschen sprechen reden frage antwort hilfe vertrag gruess gott "
-    "wiedersehen bis bald brauche muss meinte hilft geholfen falsch richtig leider"
+    "wiedersehen bis bald brauche muss meinte hilft geholfen falsch richtig leider die ihre ihren "
+    "ihrem ihrer dieses diese dieser sich wurde als mehr weil damit jeder alle alles viele rund uhr "
+    "gegen ohne soll wurden ob"
 )
 _ENGLISH = _words(
     "the a and is i not to with my how what where when why can could would please thanks thank you "
     "your it of for on do does did dont doesnt didnt have has are be this that there here hello hi "
     "hey bye goodbye yes no me we our they but or if about from get want need talk speak human person "
     "help just some any should which who its im id thx ty question answer wrong morning good "
-    "contract nice day see"
+    "contract nice day see at by as were been than then them their these those all one out up more "
+    "only other after before over into per each every new year time"
 )
 _GERMAN_LETTERS = re.compile(r"[äöüß]")
 
 
 def detect_language(text: str) -> Language | None:
     """Tell whether a message is German or English by its function words; None when it can't tell."""
-    # Counted before casefolding, which writes ß as ss.
-    german = float(len(_GERMAN_LETTERS.findall(unicodedata.normalize("NFKC", _bounded(text)).lower())))
-    english = 0.0
+    # A word with an umlaut or ß counts once for German (a name in English text tips nothing
+    # alone); it is looked for before casefolding, which writes ß as ss.
+    composed = unicodedata.normalize("NFKC", _bounded(text)).lower()
+    german = sum(1 for word in composed.split() if _GERMAN_LETTERS.search(word))
+    english = 0
     for clause in _clauses(text):
         for token in clause:
             german += token in _GERMAN
