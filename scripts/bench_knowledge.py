@@ -25,6 +25,10 @@ embedded PostgreSQL in a fresh temporary folder, the real all-MiniLM-L6-v2 (offl
    the index: an exact scan) on the 100,000-chunk table. The slowest call of each statement is
    replayed under EXPLAIN ANALYZE.
 
+Every measured part is also counted in CPU seconds (this process and PostgreSQL's) beside the
+cores other work on the machine kept busy meanwhile: on a shared machine the wall clock alone
+misleads. Before each part the benchmark waits a little (--wait-quiet) for other work to calm.
+
 The Markdown summary is printed and, with --write FILE, put between `<!-- knowledge-bench:start -->`
 and `<!-- knowledge-bench:end -->` in FILE (the rest of the file is kept). Exits non-zero if a
 check fails (an article not ingested, stored chunks differing from the reported count, no hits).
@@ -938,7 +942,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
     large, small = outcome.large, outcome.small
     lines += [
         "",
-        "### Search latency with 100,000 chunks",
+        f"### Search latency with {fill.chunks:,} chunks",
         "",
         f"- Large store: {fill.articles:,} articles, {fill.chunks:,} chunks: the 65 real articles with their"
         f" real vectors, the rest variants of them (each chunk vector plus Gaussian noise of σ {args.noise}"
@@ -959,13 +963,13 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
         "",
         "| | searches | p50 | p95 | p99 |",
         "|---|---:|---:|---:|---:|",
-        latency_row("**search, 100,000 chunks**", large.total),
+        latency_row(f"**search, {fill.chunks:,} chunks**", large.total),
         latency_row("of it: query embedding", large.embed),
         latency_row("of it: store (database)", large.store),
         latency_row("baseline: search, small real store", small.total),
         latency_row("of it: query embedding", small.embed),
         latency_row("of it: store (database)", small.store),
-        latency_row("baseline: bare HNSW top 20, 100,000 chunks (ef_search 40)", outcome.bare_hnsw),
+        latency_row(f"baseline: bare HNSW top 20, {fill.chunks:,} chunks (ef_search 40)", outcome.bare_hnsw),
         latency_row(f"baseline: bare HNSW top 20 ({outcome.ef_search})", outcome.bare_hnsw_ef),
         latency_row("bare exact top 20 without the index (sequential scan)", outcome.bare_exact),
         "",
@@ -989,11 +993,11 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             f" ({rows[len(rows) // 2]} rows at the median; {sum(entry.seconds) / statements_total:.0%}"
             " of the statements' time)"
         )
-    lines.append("- The store's statements with 100,000 chunks: " + "; ".join(statement_parts) + ".")
+    lines.append(f"- The store's statements with {fill.chunks:,} chunks: " + "; ".join(statement_parts) + ".")
     small_parts = [f"{label} p50 {pct(entry.seconds, 50)}" for label, entry in small.statements.items()]
     lines.append("- The same on the small store: " + "; ".join(small_parts) + ".")
     lines += [f"- EXPLAIN ANALYZE of the slowest {plan.label}: {plan.summary()}." for plan in outcome.plans]
-    for label, runs in (("small", small), ("100,000-chunk", large)):
+    for label, runs in (("small", small), (f"{fill.chunks:,}-chunk", large)):
         if runs.in_scope:
             lines.append(
                 f"- Checked ({label} store): the top hit is the expected article for {runs.right_top} of"

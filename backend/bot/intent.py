@@ -3,8 +3,9 @@
 A message is normalised (NFKC, casefold, umlauts as ae/oe/ue, ß as ss, punctuation and emoji
 dropped), cut into clauses at punctuation and at "but"/"aber"/"sondern", and tokenised. Each token
 is mapped onto a small vocabulary by its exact form, a German inflection ending, a compound's head
-("Kundenberater") or an edit distance of 1 (5+ letters) or 2 (8+ letters), so typos and unseen
-inflections land on the same word.
+("Kundenberater") or an edit distance of 1 (5+ letters) or 2 (10+ letters, not both in place),
+so typos and unseen inflections land on the same word; look-alikes that mean something else
+("employer", "contract", "verhindern") are listed and never corrected.
 
 A request for a person is a PERSON word joined to a REQUEST word by filler words only ("speak to
 a real human", "mit einem Mitarbeiter sprechen"), a callback, or a short message that is little
@@ -378,9 +379,9 @@ class _Clause:
 
     def is_staff(self, i: int, categories: tuple[str, ...]) -> bool:
         """Whether word i is a person of these categories who works for the company."""
-        return self.cats[i] in categories and not self._belongs_elsewhere(i) and not self._modifies(i)
+        return self.cats[i] in categories and not self.belongs_elsewhere(i) and not self._modifies(i)
 
-    def _belongs_elsewhere(self, i: int) -> bool:
+    def belongs_elsewhere(self, i: int) -> bool:
         # "my colleague", "an employee of my company": someone of the customer's, not ours.
         for k in range(i - 1, max(-1, i - 4), -1):
             if self.words[k] in _POSSESSIVES:
@@ -496,7 +497,7 @@ def _negation_target(clause: _Clause, j: int, *, narrow: bool) -> str | None:
 def _callback(clause: _Clause) -> bool:
     words = clause.words
     for i, category in enumerate(clause.cats):
-        if category == _CALLBACK and not clause._belongs_elsewhere(i):
+        if category == _CALLBACK and not clause.belongs_elsewhere(i):
             return True
         if words[i] in _CALL_VERBS:
             near = words[max(0, i - 2) : i + 3]
@@ -720,7 +721,7 @@ def detect_intent(text: str) -> Intent:
 # --- Language --------------------------------------------------------------------------------
 
 # Function words and words of chat small talk only one of the two languages has; words both
-# share ("in", "was", "die", "will", "also") are left out, so they never tip the balance.
+# share ("in", "an", "was", "will", "also") are left out, so they never tip the balance.
 _GERMAN = _words(
     "der das und ist ich nicht ein eine einen einem einer mit mein meine meinen meinem meiner wie wo "
     "wann warum wieso kann koennen bitte danke dankeschoen hallo mir mich sie wir ihr es auf fuer von "

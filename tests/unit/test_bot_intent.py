@@ -13,8 +13,8 @@ from backend.bot.intent import Intent, detect_intent, detect_language
 
 INTENTS = frozenset(get_args(Intent))
 
-# HELD-OUT: written before backend/bot/intent.py existed and never tuned against. Its accuracy is
-# reported, not required case by case; a miss here is a known miss, not a reason to add a word.
+# HELD-OUT: written before the rules in backend/bot/intent.py and never tuned against. Its accuracy
+# is reported, not required case by case; a miss here is a known miss, not a reason to add a word.
 HELD_OUT_INTENT: list[tuple[str, str]] = [
     ("Can you put me through to a real person please", "human"),
     ("I'd like to speak with someone from your team", "human"),
