@@ -79,7 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx_holder: list[AppContext] = []
 
         engine = SuggestionEngine(pool, hub, metrics, settings.suggestion_queue)
-        bots: list[BotEngine] = []
+        bot: BotEngine | None = None  # built after the context below; the writer's callback reads it
 
         async def on_committed(stored: list[StoredMessage]) -> None:
             await chat_service.publish_committed(ctx_holder[0], stored)
@@ -89,8 +89,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     continue
                 if settings.suggestions_enabled:
                     engine.submit(Job(item.chat_id, item.id, item.pending.text))
-                if bots:
-                    bots[0].submit(Turn(item.chat_id, item.id, item.pending.text))
+                if bot is not None:
+                    bot.submit(Turn(item.chat_id, item.id, item.pending.text))
 
         writer = MessageWriter(pool, metrics, on_committed)
         ctx = AppContext(
@@ -124,7 +124,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             bot = BotEngine(
                 ctx,
                 get_retriever=lambda: engine.retriever,
-                model_ready=lambda: engine.model_settled,
+                model_settled=engine.model_settled,
                 # The supporter who takes the chat gets suggestions for the question that was handed over.
                 on_handed_over=lambda turn: (
                     engine.submit(Job(turn.chat_id, turn.message_id, turn.text))
@@ -133,8 +133,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 ),
             )
             bot.start()
-            bots.append(bot)
-            ctx.extras["bot"] = bot
         housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
         archiver = asyncio.create_task(archive_service.run_periodically(ctx), name="archiver")
         log.info("ready: %s", "embedded PostgreSQL" if embedded is not None else "external PostgreSQL")
@@ -147,8 +145,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             for conn_ in list(hub.connections):
                 conn_.push_close(CLOSE_GOING_AWAY)
             await writer.stop()
-            for bot_engine in bots:
-                await bot_engine.stop()
+            if bot is not None:
+                await bot.stop()
             await engine.stop()
             await broker.stop()
             await archive_pool.close()

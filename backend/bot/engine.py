@@ -7,6 +7,7 @@ past its deadline hands the chat to a person instead of leaving the customer in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import zlib
@@ -33,13 +34,13 @@ class BotEngine:
         self,
         ctx: AppContext,
         get_retriever: Callable[[], Retriever | None],
-        model_ready: Callable[[], bool],
+        model_settled: asyncio.Event,
         on_handed_over: Callable[[Turn], None],
     ) -> None:
         settings = ctx.settings
         self.ctx = ctx
         self._get_retriever = get_retriever
-        self._model_ready = model_ready
+        self._model_settled = model_settled
         self._on_handed_over = on_handed_over
         self.llm: LlmClient | None = None
         if settings.llm_base_url and settings.llm_model:
@@ -104,9 +105,8 @@ class BotEngine:
             task.add_done_callback(self._spill.discard)
 
     async def _wait_for_model(self) -> Retriever | None:
-        deadline = time.monotonic() + MODEL_WAIT_SECONDS
-        while not self._model_ready() and time.monotonic() < deadline:  # noqa: ASYNC110 (a flag set elsewhere)
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._model_settled.wait(), MODEL_WAIT_SECONDS)
         return self._get_retriever()
 
     async def _work(self, queue: asyncio.Queue[Turn]) -> None:

@@ -8,8 +8,6 @@ from uuid import UUID
 
 import asyncpg
 
-BOT_USER_ID = UUID("00000000-0000-4000-8000-000000000b07")
-
 
 class BotRepository:
     """Queries over bot_turns, bot_feedback and the chat they belong to; never commits."""

@@ -16,6 +16,7 @@ from backend.bot.policy import Decision, decide
 from backend.bot.repository import BotRepository
 from backend.bot.texts import Language, handover_text, say
 from backend.chat import automation
+from backend.chat import service as chat_service
 from backend.core.context import AppContext
 from backend.knowledge.schemas import ArticleHit
 from backend.knowledge.service import Retriever
@@ -219,7 +220,7 @@ class Bot:
     async def finish(self, turn: Turn, outcome: Outcome, language: Language | None, started: float) -> None:
         """Hand over if so decided, send the bot's message, and record the turn."""
         if outcome.outcome == "handed_over":
-            chat = await automation.hand_over(self.ctx, turn.chat_id, outcome.reason or "low_confidence")
+            chat = await chat_service.hand_over(self.ctx, turn.chat_id, outcome.reason or "low_confidence")
             if chat is None:
                 return  # a supporter or the customer's button was faster: nothing to say
             outcome.handed_over = True

@@ -1,4 +1,4 @@
-"""What the system does in a chat on its own: write as the bot, show it typing, hand the chat over."""
+"""What the bot does in a chat besides the rules of the chat service: write, show it is typing, stream."""
 
 from __future__ import annotations
 
@@ -6,47 +6,33 @@ import json
 from typing import Any
 from uuid import UUID
 
-from backend.chat.hub import QUEUE_CHANNEL, chat_channel
-from backend.chat.repository import ChatRepository
-from backend.chat.schemas import ChatRead
-from backend.chat.views import chat_frame, chat_read
-from backend.chat.writer import PendingMessage, Sender, StoredMessage
+from backend.auth.schemas import UserRead
+from backend.chat import service as chat_service
+from backend.chat.hub import chat_channel
+from backend.chat.writer import Sender, StoredMessage
 from backend.core.context import AppContext
 from backend.core.pubsub import Event
 
-BOT_SENDER = Sender(
-    id=UUID("00000000-0000-4000-8000-000000000b07"), role="bot", display_name="Assistant", username=None
-)
+# The bot's user (created by migration 0009 with this id on every installation).
+BOT_USER_ID = UUID("00000000-0000-4000-8000-000000000b07")
+BOT_SENDER = Sender(id=BOT_USER_ID, role="bot", display_name="Assistant", username=None)
 
 
 async def post_bot_message(
     ctx: AppContext, chat_id: UUID, text: str, sources: list[dict[str, Any]], client_msg_id: str
 ) -> StoredMessage:
     """Store and deliver a bot message; `client_msg_id` makes a retried turn write it once."""
-    content, key_id = ctx.keyring.encrypt(text, chat_id, BOT_SENDER.id)
-    return await ctx.writer.submit(
-        PendingMessage(
-            chat_id=chat_id,
-            sender=BOT_SENDER,
-            kind="bot",
-            text=text,
-            content=content,
-            key_id=key_id,
-            client_msg_id=client_msg_id,
-            sources=sources,
-        )
+    return await chat_service.queue_message(
+        ctx, BOT_SENDER, chat_id, text, client_msg_id, kind="bot", sources=sources
     )
 
 
 async def bot_typing(ctx: AppContext, chat_id: UUID) -> None:
     """Show the customer that the bot is writing."""
-    user = {
-        "id": str(BOT_SENDER.id),
-        "username": None,
-        "display_name": BOT_SENDER.display_name,
-        "role": "bot",
-    }
-    frame = json.dumps({"type": "typing", "chat_id": str(chat_id), "user": user}, ensure_ascii=False)
+    user = UserRead(id=BOT_USER_ID, username=None, display_name=BOT_SENDER.display_name, role="bot")
+    frame = json.dumps(
+        {"type": "typing", "chat_id": str(chat_id), "user": user.model_dump(mode="json")}, ensure_ascii=False
+    )
     await ctx.hub.publish(chat_channel(chat_id), Event(frame=frame))
 
 
@@ -57,18 +43,3 @@ async def bot_delta(ctx: AppContext, chat_id: UUID, reply_to: int, index: int, t
         ensure_ascii=False,
     )
     await ctx.hub.publish(chat_channel(chat_id), Event(frame=frame))
-
-
-async def hand_over(ctx: AppContext, chat_id: UUID, reason: str) -> ChatRead | None:
-    """Move a bot chat into the supporters' queue with its reason; None when it was not with the bot."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        repo = ChatRepository(conn)
-        if not await repo.escalate(chat_id, reason):
-            return None
-        row = await repo.chat(chat_id)
-    assert row is not None
-    chat = chat_read(row)
-    event = Event(frame=chat_frame(chat), chat_id=str(chat.id))
-    await ctx.hub.publish(chat_channel(chat.id), event)
-    await ctx.hub.publish(QUEUE_CHANNEL, event)
-    return chat

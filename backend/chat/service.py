@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -174,19 +175,34 @@ def submit_message(
     suggestion_id: int | None = None,
 ) -> asyncio.Future[StoredMessage]:
     """Validate and encrypt a message and queue it for the next group commit (order kept)."""
-    cleaned = clean_text(text)
-    content, key_id = ctx.keyring.encrypt(cleaned, chat_id, user.id)
     sender = Sender(id=user.id, role=user.role, display_name=user.display_name, username=user.username)
+    return queue_message(ctx, sender, chat_id, clean_text(text), client_msg_id, suggestion_id=suggestion_id)
+
+
+def queue_message(
+    ctx: AppContext,
+    sender: Sender,
+    chat_id: UUID,
+    text: str,
+    client_msg_id: str | None,
+    *,
+    kind: str = "text",
+    suggestion_id: int | None = None,
+    sources: list[dict[str, Any]] | None = None,
+) -> asyncio.Future[StoredMessage]:
+    """Encrypt checked text for its chat and sender and queue it for the next group commit."""
+    content, key_id = ctx.keyring.encrypt(text, chat_id, sender.id)
     return ctx.writer.submit(
         PendingMessage(
             chat_id=chat_id,
             sender=sender,
-            kind="text",
-            text=cleaned,
+            kind=kind,
+            text=text,
             content=content,
             key_id=key_id,
             client_msg_id=client_msg_id,
             suggestion_id=suggestion_id,
+            sources=sources,
         )
     )
 
@@ -225,6 +241,16 @@ async def escalate(
         chat = await _load_chat(conn, chat_id)
     if changed:
         await _publish_chat(ctx, chat)
+    return chat
+
+
+async def hand_over(ctx: AppContext, chat_id: UUID, reason: str) -> ChatRead | None:
+    """The bot hands its chat to the supporters' queue; None when the chat was not with the bot."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if not await ChatRepository(conn).escalate(chat_id, reason):
+            return None
+        chat = await _load_chat(conn, chat_id)
+    await _publish_chat(ctx, chat)
     return chat
 
 

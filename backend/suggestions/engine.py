@@ -56,8 +56,8 @@ class SuggestionEngine:
         self._task: asyncio.Task[None] | None = None
         self._loader: asyncio.Task[None] | None = None
         self.retriever: Retriever | None = None
-        # True once the model loaded or failed to: the bot stops waiting for it then.
-        self.model_settled = False
+        # Set once the model loaded or failed to: the bot stops waiting for it then.
+        self.model_settled = asyncio.Event()
         self.processed = 0
         self.dropped = Counter(
             "suggestions_dropped_total",
@@ -98,8 +98,9 @@ class SuggestionEngine:
     def start(self, embedding_model: str | None, demo_knowledge_dir: str | None = None) -> None:
         """Start the worker; load the embedding model (and maybe the demo knowledge) in the background."""
         self._task = asyncio.create_task(self._work(), name="suggestions")
-        self.model_settled = not embedding_model
-        if embedding_model:
+        if not embedding_model:
+            self.model_settled.set()
+        else:
             self._loader = asyncio.create_task(
                 self._load(embedding_model, demo_knowledge_dir), name="suggestions-model"
             )
@@ -120,10 +121,10 @@ class SuggestionEngine:
             retriever = await open_retriever(self._pool, model)
         except Exception:
             log.exception("cannot load the embedding model: text modules only, the bot hands questions over")
-            self.model_settled = True
+            self.model_settled.set()
             return
         self.retriever = retriever
-        self.model_settled = True
+        self.model_settled.set()
         log.info("suggestions: embedding model %s loaded, knowledge suggestions on", model)
         if demo_knowledge_dir:
             try:

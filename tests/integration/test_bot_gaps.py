@@ -13,11 +13,11 @@ import pytest
 from backend.__main__ import main
 from backend.bot.gaps import service as gaps_service
 from backend.bot.gaps.schemas import GapReportRead
+from backend.chat.automation import BOT_USER_ID
 from backend.core.timefmt import SERVER_ZONE
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from tests.conftest import Api, LiveServer
 
-BOT_USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000b07")
 LIMITS: dict[str, Any] = {
     "guest_rate_per_minute": 100_000,
     "http_message_rate": 1000,
