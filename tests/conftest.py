@@ -340,3 +340,13 @@ def supporter(live_server: LiveServer, api: Api) -> dict[str, Any]:
     """A logged-in supporter session on the shared live server."""
     username, password = live_server.make_staff()
     return api.login(username, password)
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[Any]:
+    """An OpenAI-compatible fake model server on 127.0.0.1 (tests/fake_llm.py)."""
+    from tests.fake_llm import FakeLlm
+
+    llm = FakeLlm().start()
+    yield llm
+    llm.stop()

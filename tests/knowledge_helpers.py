@@ -123,3 +123,31 @@ def ingest_folder(url: str, root: Path, embedder: Any) -> None:
             await pool.close()
 
     run_coroutine(load())
+
+
+def fixture_kb_database(new_database: Any, tmp_path_factory: Any, embedder: Any) -> str:
+    """A fresh database holding the small article set and its text modules."""
+    url: str = new_database()
+    ingest_folder(url, write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False), embedder)
+    return url
+
+
+def wait_for_model(server: Any) -> Any:
+    """Wait until a live server loaded its embedding model in the background."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while server.ctx.extras["suggestions"].retriever is None:
+        assert time.monotonic() < deadline, "the embedding model did not load"
+        time.sleep(0.1)
+    return server
+
+
+# A test server whose bot answers first, with rate limits out of the tests' way.
+BOT_SERVER_OVERRIDES: dict[str, Any] = {
+    "guest_rate_per_minute": 100_000,
+    "http_message_rate": 1000,
+    "http_message_burst": 1000,
+    "bot_enabled": True,
+    "suggestions_enabled": True,
+}

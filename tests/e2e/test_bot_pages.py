@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.suggestions.engine import SuggestionEngine
 from tests.conftest import LiveServer
 from tests.fake_llm import FakeLlm
-from tests.knowledge_helpers import ingest_folder, write_kb
+from tests.knowledge_helpers import BOT_SERVER_OVERRIDES, fixture_kb_database, wait_for_model
 
 from .conftest import ChatUI
 
@@ -22,13 +20,7 @@ pytestmark = pytest.mark.e2e
 
 REFUND_QUESTION = "How many days do I have to return an item and get my money back?"
 REFUND_URL = "https://help.example.com/refunds"
-BOT_OVERRIDES: dict[str, Any] = {
-    "guest_rate_per_minute": 100_000,
-    "http_message_rate": 1000,
-    "http_message_burst": 1000,
-    "bot_enabled": True,
-    "suggestions_enabled": True,
-}
+BOT_OVERRIDES = BOT_SERVER_OVERRIDES
 BOT_ANSWER = "[data-testid=transcript] [data-testid=message][data-kind=bot]"
 # Records every text the typing line and the transcript's drafts showed (MutationObserver).
 WATCH = """() => {
@@ -49,27 +41,13 @@ WATCH = """() => {
 @pytest.fixture(scope="module")
 def kb_database(new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database holding the tiny fixture knowledge base."""
-    url = new_database()
-    root: Path = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
-    embedder = SentenceTransformerEmbedder()
-
-    ingest_folder(url, root, embedder)
-    return url
-
-
-def _ready(server: LiveServer) -> LiveServer:
-    engine: SuggestionEngine = server.ctx.extras["suggestions"]
-    deadline = time.monotonic() + 120
-    while engine.retriever is None:
-        assert time.monotonic() < deadline, "the embedding model did not load"
-        time.sleep(0.1)
-    return server
+    return fixture_kb_database(new_database, tmp_path_factory, SentenceTransformerEmbedder())
 
 
 @pytest.fixture(scope="module")
 def bot_server(start_server: Callable[..., LiveServer], kb_database: str) -> Iterator[LiveServer]:
     """A server whose bot answers first, without an LLM (extractive answers)."""
-    server = _ready(start_server(database_url=kb_database, **BOT_OVERRIDES))
+    server = wait_for_model(start_server(database_url=kb_database, **BOT_OVERRIDES))
     yield server
     server.stop()
 
@@ -248,18 +226,11 @@ async def test_german_rating_buttons_and_the_escalate_button(
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLlm]:
-    llm = FakeLlm().start()
-    yield llm
-    llm.stop()
-
-
-@pytest.fixture(scope="module")
 def llm_server(
     start_server: Callable[..., LiveServer], kb_database: str, fake_llm: FakeLlm
 ) -> Iterator[LiveServer]:
     """A server whose bot writes its answers with an (OpenAI-compatible, fake) LLM, streaming them."""
-    server = _ready(
+    server = wait_for_model(
         start_server(
             database_url=kb_database,
             llm_base_url=fake_llm.base_url,

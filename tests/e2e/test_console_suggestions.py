@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from backend.core import db
-from backend.knowledge.cli import make_chunker
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.ingest import Ingestion
-from backend.knowledge.repository import PgKnowledgeStore
-from backend.suggestions.engine import SuggestionEngine
-from tests.conftest import run_coroutine
-from tests.knowledge_helpers import write_kb
+from tests.knowledge_helpers import fixture_kb_database, wait_for_model
 
 from .conftest import ChatUI
 
@@ -31,25 +24,10 @@ def suggestions_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
     """A server with suggestions on, over the tiny fixture knowledge base."""
-    url = new_database()
-    root: Path = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
-    embedder = SentenceTransformerEmbedder()
-
-    async def load() -> None:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            report = await Ingestion(PgKnowledgeStore(pool), make_chunker(embedder), embedder).run([root])
-            assert report.failed == []
-        finally:
-            await pool.close()
-
-    run_coroutine(load())
-    server = start_server(database_url=url, guest_rate_per_minute=100_000, suggestions_enabled=True)
-    engine: SuggestionEngine = server.ctx.extras["suggestions"]
-    deadline = time.monotonic() + 120
-    while engine.retriever is None:
-        assert time.monotonic() < deadline, "the embedding model did not load"
-        time.sleep(0.1)
+    url = fixture_kb_database(new_database, tmp_path_factory, SentenceTransformerEmbedder())
+    server = wait_for_model(
+        start_server(database_url=url, guest_rate_per_minute=100_000, suggestions_enabled=True)
+    )
     yield server
     server.stop()  # its pool's connections go back before later tests start their servers
 

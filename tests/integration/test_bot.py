@@ -12,17 +12,10 @@ import pytest
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from tests.conftest import Api, LiveServer
 from tests.fake_llm import FakeLlm
-from tests.integration.test_suggestions import wait_for_model
 from tests.integration.wsclient import WsClient
-from tests.knowledge_helpers import ingest_folder, write_kb
+from tests.knowledge_helpers import BOT_SERVER_OVERRIDES, fixture_kb_database, wait_for_model
 
-BOT_OVERRIDES: dict[str, Any] = {
-    "guest_rate_per_minute": 100_000,
-    "http_message_rate": 1000,
-    "http_message_burst": 1000,
-    "bot_enabled": True,
-    "suggestions_enabled": True,
-}
+BOT_OVERRIDES = BOT_SERVER_OVERRIDES
 REFUND_QUESTION = "How many days do I have to return an item and get my money back?"
 
 
@@ -33,11 +26,7 @@ def bot_kb_database(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     """A database holding the tiny fixture knowledge base."""
-    url = new_database()
-    root = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
-
-    ingest_folder(url, root, embedder)
-    return url
+    return fixture_kb_database(new_database, tmp_path_factory, embedder)
 
 
 @pytest.fixture(scope="module")
@@ -234,13 +223,6 @@ def test_an_empty_knowledge_base_hands_over_politely(start_server: Callable[...,
     finally:
         api.http.close()
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLlm]:
-    llm = FakeLlm().start()
-    yield llm
-    llm.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.core import db
-from backend.knowledge.cli import make_chunker
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.ingest import Ingestion
-from backend.knowledge.repository import PgKnowledgeStore
 from backend.suggestions.engine import SuggestionEngine
-from tests.conftest import Api, LiveServer, run_coroutine
+from tests.conftest import Api, LiveServer
 from tests.integration.wsclient import WsClient
-from tests.knowledge_helpers import write_kb
+from tests.knowledge_helpers import fixture_kb_database, wait_for_model, write_kb
 
 SERVER_OVERRIDES: dict[str, Any] = {
     "guest_rate_per_minute": 100_000,
@@ -37,33 +33,12 @@ def kb_database(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     """A database with the tiny fixture knowledge base (articles and two text modules)."""
-    url = new_database()
-    root = write_kb(tmp_path_factory.mktemp("kb"), with_pdf=False)
-
-    async def load() -> None:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            report = await Ingestion(PgKnowledgeStore(pool), make_chunker(embedder), embedder).run([root])
-            assert report.failed == []
-        finally:
-            await pool.close()
-
-    run_coroutine(load())
-    return url
+    return fixture_kb_database(new_database, tmp_path_factory, embedder)
 
 
 def engine_of(server: LiveServer) -> SuggestionEngine:
     engine: SuggestionEngine = server.ctx.extras["suggestions"]
     return engine
-
-
-def wait_for_model(server: LiveServer) -> LiveServer:
-    """Wait until the server loaded its embedding model in the background."""
-    deadline = time.monotonic() + 120
-    while engine_of(server).retriever is None:
-        assert time.monotonic() < deadline, "the embedding model did not load"
-        time.sleep(0.1)
-    return server
 
 
 @pytest.fixture(scope="module")
