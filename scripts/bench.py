@@ -1312,6 +1312,28 @@ def write_section(path: Path, section: str, mark_start: str = MARK_START, mark_e
     path.write_text(text)
 
 
+def run_in_workdir(
+    prefix: str,
+    run: Callable[[Path], Awaitable[Any]],
+    report: Callable[[Any], str],
+    write: Path | None,
+    marks: tuple[str, str],
+) -> int:
+    """Run a benchmark in a scratch folder, print its section and write it; 1 when a check failed."""
+    # Not under a 0700 temp root of another tool: PostgreSQL may run as another user.
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        outcome = asyncio.run(run(workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    section = report(outcome)
+    print(section)
+    if write is not None:
+        write_section(write, section, *marks)
+        print(f"wrote {write}", file=sys.stderr)
+    return 1 if outcome.failures else 0
+
+
 # --------------------------------------------------------------------------- main
 
 

@@ -30,10 +30,8 @@ import io
 import os
 import platform
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -48,7 +46,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import write_section  # noqa: E402  (the same marker-block writer as the load benchmark)
+from bench import run_in_workdir  # noqa: E402  (the same runner and marker-block writer as the load benchmark)
 
 from backend.archive import service as archive_service  # noqa: E402
 from backend.archive.repository import ArchiveRepository, SourceRepository  # noqa: E402
@@ -434,17 +432,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Not under a 0700 temp root of another tool: PostgreSQL may run as another user.
-    workdir = Path(tempfile.mkdtemp(prefix="support-chat-archive-bench-"))
-    try:
-        outcome = asyncio.run(run(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    section = report(args, outcome)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, section, MARK_START, MARK_END)
-    return 1 if outcome.failures else 0
+    return run_in_workdir(
+        "support-chat-archive-bench-",
+        lambda workdir: run(args, workdir),
+        lambda outcome: report(args, outcome),
+        args.write,
+        (MARK_START, MARK_END),
+    )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,8 @@ import json
 import os
 import random
 import re
-import shutil
 import struct
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -72,8 +70,8 @@ from bench import (  # noqa: E402  (shared with the load benchmark)
     machine_busy_seconds,
     ms,
     percentile,
+    run_in_workdir,
     wait_quiet,
-    write_section,
 )
 
 from backend.core import db  # noqa: E402
@@ -1035,18 +1033,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Not under a 0700 temp root of another tool: PostgreSQL may run as another user.
-    workdir = Path(tempfile.mkdtemp(prefix="support-chat-knowledge-bench-"))
-    try:
-        outcome = asyncio.run(run(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    section = report(args, outcome)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, section, MARK_START, MARK_END)
-        log(f"wrote {args.write}")
-    return 1 if outcome.failures else 0
+    return run_in_workdir(
+        "support-chat-knowledge-bench-",
+        lambda workdir: run(args, workdir),
+        lambda outcome: report(args, outcome),
+        args.write,
+        (MARK_START, MARK_END),
+    )
 
 
 if __name__ == "__main__":
