@@ -316,12 +316,13 @@ async def reembed(store: KnowledgeStore, chunker: Chunker, embedder: Embedder) -
         raise TypeError("reembed needs the PostgreSQL store")
     articles = await store.stored_articles()
     modules = await store.stored_text_modules()
+    # The lead texts in one call of their own, as in `Ingestion._flush` (padding, measured there).
+    leads = await asyncio.to_thread(embedder.embed, [lead_text(article) for article in articles])
     prepared = []
     total = 0
-    for article in articles:
+    for article, lead in zip(articles, leads, strict=True):
         chunks = await asyncio.to_thread(chunker.chunk, article)
         vectors = await asyncio.to_thread(embedder.embed, [chunk.text for chunk in chunks])
-        lead = (await asyncio.to_thread(embedder.embed, [lead_text(article)]))[0]
         prepared.append((article, article_hash(article, chunker.signature), chunks, vectors, lead))
         total += len(chunks)
     module_vectors = await asyncio.to_thread(embedder.embed, [module_embedding_text(m) for m in modules])
