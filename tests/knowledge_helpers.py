@@ -151,3 +151,9 @@ BOT_SERVER_OVERRIDES: dict[str, Any] = {
     "bot_enabled": True,
     "suggestions_enabled": True,
 }
+
+
+def start_llm_bot_server(start_server: Any, database_url: str, fake_llm: Any, **overrides: Any) -> Any:
+    """A live bot server (model loaded) whose answers the fake LLM writes."""
+    settings = {**BOT_SERVER_OVERRIDES, "llm_base_url": fake_llm.base_url, "llm_model": "fake", **overrides}
+    return wait_for_model(start_server(database_url=database_url, **settings))

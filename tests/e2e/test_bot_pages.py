@@ -12,7 +12,12 @@ from playwright.async_api import Page, expect
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from tests.conftest import LiveServer
 from tests.fake_llm import FakeLlm
-from tests.knowledge_helpers import BOT_SERVER_OVERRIDES, fixture_kb_database, wait_for_model
+from tests.knowledge_helpers import (
+    BOT_SERVER_OVERRIDES,
+    fixture_kb_database,
+    start_llm_bot_server,
+    wait_for_model,
+)
 
 from .conftest import ChatUI
 
@@ -20,7 +25,6 @@ pytestmark = pytest.mark.e2e
 
 REFUND_QUESTION = "How many days do I have to return an item and get my money back?"
 REFUND_URL = "https://help.example.com/refunds"
-BOT_OVERRIDES = BOT_SERVER_OVERRIDES
 BOT_ANSWER = "[data-testid=transcript] [data-testid=message][data-kind=bot]"
 # Records every text the typing line and the transcript's drafts showed (MutationObserver).
 WATCH = """() => {
@@ -47,7 +51,7 @@ def kb_database(new_database: Callable[[], str], tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def bot_server(start_server: Callable[..., LiveServer], kb_database: str) -> Iterator[LiveServer]:
     """A server whose bot answers first, without an LLM (extractive answers)."""
-    server = wait_for_model(start_server(database_url=kb_database, **BOT_OVERRIDES))
+    server = wait_for_model(start_server(database_url=kb_database, **BOT_SERVER_OVERRIDES))
     yield server
     server.stop()
 
@@ -230,15 +234,7 @@ def llm_server(
     start_server: Callable[..., LiveServer], kb_database: str, fake_llm: FakeLlm
 ) -> Iterator[LiveServer]:
     """A server whose bot writes its answers with an (OpenAI-compatible, fake) LLM, streaming them."""
-    server = wait_for_model(
-        start_server(
-            database_url=kb_database,
-            llm_base_url=fake_llm.base_url,
-            llm_model="fake",
-            llm_timeout_seconds=5.0,
-            **BOT_OVERRIDES,
-        )
-    )
+    server = start_llm_bot_server(start_server, kb_database, fake_llm, llm_timeout_seconds=5.0)
     yield server
     server.stop()
 

@@ -13,9 +13,13 @@ from backend.knowledge.embedder import SentenceTransformerEmbedder
 from tests.conftest import Api, LiveServer
 from tests.fake_llm import FakeLlm
 from tests.integration.wsclient import WsClient
-from tests.knowledge_helpers import BOT_SERVER_OVERRIDES, fixture_kb_database, wait_for_model
+from tests.knowledge_helpers import (
+    BOT_SERVER_OVERRIDES,
+    fixture_kb_database,
+    start_llm_bot_server,
+    wait_for_model,
+)
 
-BOT_OVERRIDES = BOT_SERVER_OVERRIDES
 REFUND_QUESTION = "How many days do I have to return an item and get my money back?"
 
 
@@ -31,7 +35,7 @@ def bot_kb_database(
 
 @pytest.fixture(scope="module")
 def bot_server(start_server: Callable[..., LiveServer], bot_kb_database: str) -> Iterator[LiveServer]:
-    server = wait_for_model(start_server(database_url=bot_kb_database, **BOT_OVERRIDES))
+    server = wait_for_model(start_server(database_url=bot_kb_database, **BOT_SERVER_OVERRIDES))
     yield server
     server.stop()
 
@@ -210,7 +214,7 @@ async def test_the_customer_sees_the_bot_typing_then_its_answer(bot_server: Live
 
 
 def test_an_empty_knowledge_base_hands_over_politely(start_server: Callable[..., LiveServer]) -> None:
-    server = wait_for_model(start_server(**BOT_OVERRIDES))
+    server = wait_for_model(start_server(**BOT_SERVER_OVERRIDES))
     api = Api(server.url)
     try:
         customer, chat, reply = _ask(api, "How do I return my bike?")
@@ -229,15 +233,7 @@ def test_an_empty_knowledge_base_hands_over_politely(start_server: Callable[...,
 def llm_server(
     start_server: Callable[..., LiveServer], bot_kb_database: str, fake_llm: FakeLlm
 ) -> Iterator[LiveServer]:
-    server = wait_for_model(
-        start_server(
-            database_url=bot_kb_database,
-            llm_base_url=fake_llm.base_url,
-            llm_model="fake",
-            llm_timeout_seconds=2.0,
-            **BOT_OVERRIDES,
-        )
-    )
+    server = start_llm_bot_server(start_server, bot_kb_database, fake_llm, llm_timeout_seconds=2.0)
     yield server
     server.stop()
 
@@ -298,15 +294,8 @@ def test_a_turn_past_the_deadline_hands_over_as_bot_error(
     start_server: Callable[..., LiveServer], bot_kb_database: str, fake_llm: FakeLlm
 ) -> None:
     fake_llm.reset("slow")
-    server = wait_for_model(
-        start_server(
-            database_url=bot_kb_database,
-            llm_base_url=fake_llm.base_url,
-            llm_model="fake",
-            llm_timeout_seconds=30.0,
-            bot_timeout_seconds=1.5,
-            **BOT_OVERRIDES,
-        )
+    server = start_llm_bot_server(
+        start_server, bot_kb_database, fake_llm, llm_timeout_seconds=30.0, bot_timeout_seconds=1.5
     )
     api = Api(server.url)
     try:
