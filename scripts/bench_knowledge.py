@@ -543,8 +543,8 @@ async def fill_store(
         document_ids = [ids[d[0]] for d in documents]
         await conn.copy_records_to_table(
             "knowledge_chunks",
-            columns=["document_id", "ordinal", "heading_path", "heading", "text", "embedding"],
-            records=((document_ids[r[0]], *r[1:]) for r in chunk_rows),
+            columns=["document_id", "ordinal", "heading_path", "heading", "text", "embedding", "language"],
+            records=((document_ids[r[0]], *r[1:], documents[r[0]][4]) for r in chunk_rows),
         )
         copy_seconds = time.perf_counter() - started
         log(f"copied {len(documents)} articles, {len(chunk_rows)} chunks in {copy_seconds:.1f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -17,6 +18,7 @@ from backend.knowledge.schemas import (
     TextModule,
 )
 from backend.knowledge.store import EmbeddingMismatch
+from backend.knowledge.terms import MATCH_BUDGET, TermFrequencies
 
 # Any constant works: it serialises the first claim of the embedding model and `reembed`.
 _MODEL_LOCK_ID = 7_420_113_101
@@ -25,6 +27,36 @@ _MAX_QUERY_TOKENS = 64
 # The HNSW candidate list; pgvector's default (40) would cap the neighbours a query can return.
 _EF_SEARCH = 200
 PASSAGES_PER_ARTICLE = 3
+# Seconds the lexeme statistics are reused: they change only when the chunks are analysed again.
+_STATISTICS_TTL = 60.0
+# Every signal of the candidate articles, aggregated per article in SQL so that only their best
+# passages travel. $1 the article ids, $2 the OR query (NULL: no full text), $3 the query vector
+# (NULL: cosines 0; DIM is then any valid number), $4 passages per article.
+_SIGNALS_SQL = (
+    "WITH q AS (SELECT to_tsquery('english', coalesce($2, '')) AS en,"
+    " to_tsquery('german', coalesce($2, '')) AS de),"
+    " scored AS (SELECT c.id, c.document_id, c.ordinal,"
+    " coalesce(CASE WHEN vector_dims(c.embedding) = DIM"
+    " THEN 1 - (c.embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS cosine,"
+    " CASE WHEN $2::text IS NULL THEN 0"
+    " WHEN left(c.language, 2) = 'en' THEN ts_rank(c.tsv_en, q.en)"
+    " WHEN left(c.language, 2) = 'de' THEN ts_rank(c.tsv_de, q.de)"
+    " ELSE greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) END AS rank"
+    " FROM knowledge_chunks c, q WHERE c.document_id = ANY($1::bigint[])),"
+    " placed AS (SELECT scored.*, avg(cosine) OVER article AS mean_cosine,"
+    " max(cosine) OVER article AS max_cosine, max(rank) OVER article AS best_rank,"
+    " row_number() OVER (PARTITION BY document_id ORDER BY cosine DESC, rank DESC, ordinal) AS place"
+    " FROM scored WINDOW article AS (PARTITION BY document_id)),"
+    # Materialised: the planner then knows it holds only the candidates, not the whole table.
+    " docs AS MATERIALIZED (SELECT id, identity, title, url, language,"
+    " coalesce(CASE WHEN vector_dims(lead_embedding) = DIM"
+    " THEN 1 - (lead_embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS lead"
+    " FROM knowledge_documents WHERE id = ANY($1::bigint[]))"
+    " SELECT p.id, p.document_id, p.ordinal, p.cosine, p.mean_cosine, p.max_cosine, p.best_rank,"
+    " c.heading_path, c.text, d.identity, d.title, d.url, d.language, d.lead"
+    " FROM placed p JOIN knowledge_chunks c ON c.id = p.id JOIN docs d ON d.id = p.document_id"
+    " WHERE p.place <= $4 ORDER BY p.document_id, p.place"
+)
 
 
 def vector_literal(values: Sequence[float]) -> str:
@@ -86,8 +118,11 @@ def centroid(vectors: Sequence[Sequence[float]]) -> list[float] | None:
 class PgKnowledgeStore:
     """KnowledgeStore on a pool; each write method is one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, match_budget: float = MATCH_BUDGET) -> None:
         self.pool = pool
+        self.match_budget = match_budget
+        self._frequencies: dict[str, TermFrequencies] | None = None
+        self._frequencies_at = 0.0
 
     async def embedding_model(self) -> tuple[str, int] | None:
         """The model name and dimension of the stored vectors; None before the first ingest."""
@@ -171,11 +206,11 @@ class PgKnowledgeStore:
         )
         await conn.execute("DELETE FROM knowledge_chunks WHERE document_id = $1", document_id)
         await conn.executemany(
-            "INSERT INTO knowledge_chunks (document_id, ordinal, heading_path, heading, text, embedding)"
-            " VALUES ($1, $2, $3, $4, $5, $6::vector)",
+            "INSERT INTO knowledge_chunks (document_id, ordinal, heading_path, heading, text, embedding,"
+            " language) VALUES ($1, $2, $3, $4, $5, $6::vector, $7)",
             [
                 (document_id, chunk.ordinal, list(chunk.heading_path), chunk.heading, chunk.text,
-                 vector_literal(vector))
+                 vector_literal(vector), article.language)
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ],
         )  # fmt: skip
@@ -187,84 +222,106 @@ class PgKnowledgeStore:
         return status.endswith(" 1")
 
     async def search(self, query: SearchQuery, *, candidates: int = 50) -> list[ArticleCandidate]:
-        """Candidate articles by chunk and article vectors and by full text, with every chunk's signals."""
+        """Candidate articles by chunk and article vectors and by full text, with their signals."""
         terms = or_query(query.text) if query.use_fulltext else None
         if query.vector is None and terms is None:
             return []
         vector = vector_literal(query.vector) if query.vector is not None else None
         dim = len(query.vector) if query.vector is not None else 0
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {_EF_SEARCH}")
+            # One round trip: the HNSW candidate list, plans made for these very parameters (a
+            # prepared statement's generic plan cannot know how many chunks a word matches), and
+            # the query's lexemes in both configurations.
+            lexemes = await conn.fetchrow(
+                "SELECT set_config('hnsw.ef_search', $2, true),"
+                " set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " tsvector_to_array(to_tsvector('english', $1)) AS en,"
+                " tsvector_to_array(to_tsvector('german', $1)) AS de",
+                (terms or "").replace(" | ", " "),
+                str(_EF_SEARCH),
+            )
             ids: set[int] = set()
             if vector is not None:
-                # The casts match the expression indexes, so the planner walks the HNSW graphs.
-                rows = await conn.fetch(
-                    _typed(
-                        "SELECT document_id FROM knowledge_chunks WHERE vector_dims(embedding) = DIM"
-                        " ORDER BY embedding::vector(DIM) <=> $1::vector(DIM) LIMIT $2",
-                        dim,
-                    ),
-                    vector,
-                    candidates * 2,
-                )
-                ids.update(row["document_id"] for row in rows)
-                rows = await conn.fetch(
-                    _typed(
-                        "SELECT id FROM knowledge_documents WHERE vector_dims(embedding) = DIM"
-                        " ORDER BY embedding::vector(DIM) <#> $1::vector(DIM) LIMIT $2",
-                        dim,
-                    ),
-                    vector,
-                    candidates,
-                )
-                ids.update(row["id"] for row in rows)
+                ids.update(await self._nearest(conn, vector, dim, candidates))
             if terms is not None:
-                # An article is searched in its own language's configuration (both when unknown):
-                # German stems of English text only add noise (measured in docs/evaluation.md).
-                # One branch per configuration, so each can use its GIN index (an OR across both
-                # scanned every chunk); a chunk of unknown language ranks by the better of the two.
-                rows = await conn.fetch(
-                    "SELECT document_id FROM ("
-                    " SELECT c.id, c.document_id, ts_rank(c.tsv_en, to_tsquery('english', $1)) AS rank"
-                    " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id"
-                    " WHERE c.tsv_en @@ to_tsquery('english', $1)"
-                    " AND left(d.language, 2) IS DISTINCT FROM 'de'"
-                    " UNION ALL"
-                    " SELECT c.id, c.document_id, ts_rank(c.tsv_de, to_tsquery('german', $1))"
-                    " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id"
-                    " WHERE c.tsv_de @@ to_tsquery('german', $1)"
-                    " AND left(d.language, 2) IS DISTINCT FROM 'en'"
-                    ") AS hit GROUP BY id, document_id ORDER BY max(rank) DESC LIMIT $2",
-                    terms,
-                    candidates * 2,
-                )
-                ids.update(row["document_id"] for row in rows)
+                frequencies = await self._term_frequencies(conn)
+                # Without vectors the full text is all there is: it keeps at least its rarest word.
+                keep_one = vector is None
+                english = frequencies["tsv_en"].rare_query(lexemes["en"], keep_one, self.match_budget)
+                german = frequencies["tsv_de"].rare_query(lexemes["de"], keep_one, self.match_budget)
+                if english is not None or german is not None:
+                    ids.update(await self._fulltext(conn, english, german, candidates * 2))
             if not ids:
                 return []
-            # Without a query vector $3 is NULL and the cosines are 0 (DIM is then any valid number).
-            chunk_rows = await conn.fetch(
-                _typed(
-                    "WITH q AS (SELECT to_tsquery('english', coalesce($2, '')) AS en,"
-                    " to_tsquery('german', coalesce($2, '')) AS de)"
-                    " SELECT c.id, c.document_id, c.ordinal, c.heading_path, c.text,"
-                    " coalesce(CASE WHEN vector_dims(c.embedding) = DIM"
-                    " THEN 1 - (c.embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS cosine,"
-                    " coalesce(CASE WHEN vector_dims(d.lead_embedding) = DIM"
-                    " THEN 1 - (d.lead_embedding::vector(DIM) <=> $3::vector(DIM)) END, 0) AS lead,"
-                    " CASE WHEN $2::text IS NULL THEN 0"
-                    " WHEN left(d.language, 2) = 'en' THEN ts_rank(c.tsv_en, q.en)"
-                    " WHEN left(d.language, 2) = 'de' THEN ts_rank(c.tsv_de, q.de)"
-                    " ELSE greatest(ts_rank(c.tsv_en, q.en), ts_rank(c.tsv_de, q.de)) END AS rank,"
-                    " d.identity, d.title, d.url, d.language"
-                    " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id, q"
-                    " WHERE c.document_id = ANY($1::bigint[]) ORDER BY c.document_id, c.ordinal",
-                    dim or 1,
-                ),
-                sorted(ids),
-                terms,
-                vector,
+            rows = await conn.fetch(
+                _typed(_SIGNALS_SQL, dim or 1), sorted(ids), terms, vector, PASSAGES_PER_ARTICLE
             )
-        return _group(chunk_rows)
+        return _group(rows)
+
+    @staticmethod
+    async def _nearest(conn: asyncpg.Connection, vector: str, dim: int, candidates: int) -> set[int]:
+        # The casts match the expression indexes, so the planner walks the HNSW graphs.
+        rows = await conn.fetch(
+            _typed(
+                "SELECT document_id FROM knowledge_chunks WHERE vector_dims(embedding) = DIM"
+                " ORDER BY embedding::vector(DIM) <=> $1::vector(DIM) LIMIT $2",
+                dim,
+            ),
+            vector,
+            candidates * 2,
+        )
+        found = {row["document_id"] for row in rows}
+        rows = await conn.fetch(
+            _typed(
+                "SELECT id FROM knowledge_documents WHERE vector_dims(embedding) = DIM"
+                " ORDER BY embedding::vector(DIM) <#> $1::vector(DIM) LIMIT $2",
+                dim,
+            ),
+            vector,
+            candidates,
+        )
+        found.update(row["id"] for row in rows)
+        return found
+
+    @staticmethod
+    async def _fulltext(
+        conn: asyncpg.Connection, english: str | None, german: str | None, limit: int
+    ) -> set[int]:
+        # An article is searched in its own language's configuration (both when unknown): German
+        # stems of English text only add noise (measured in docs/evaluation.md). One branch per
+        # configuration, so each can use its GIN index; a NULL query makes its branch match nothing.
+        rows = await conn.fetch(
+            "SELECT document_id FROM ("
+            " SELECT id, document_id, ts_rank(tsv_en, $1::tsquery) AS rank FROM knowledge_chunks"
+            " WHERE tsv_en @@ $1::tsquery AND left(language, 2) IS DISTINCT FROM 'de'"
+            " UNION ALL"
+            " SELECT id, document_id, ts_rank(tsv_de, $2::tsquery) FROM knowledge_chunks"
+            " WHERE tsv_de @@ $2::tsquery AND left(language, 2) IS DISTINCT FROM 'en'"
+            ") AS hit GROUP BY id, document_id ORDER BY max(rank) DESC LIMIT $3",
+            english,
+            german,
+            limit,
+        )
+        return {row["document_id"] for row in rows}
+
+    async def _term_frequencies(self, conn: asyncpg.Connection) -> dict[str, TermFrequencies]:
+        """How common each lexeme is in the chunks, from the planner's statistics (cached briefly)."""
+        now = time.monotonic()
+        if self._frequencies is not None and now - self._frequencies_at < _STATISTICS_TTL:
+            return self._frequencies
+        rows = await conn.fetch(
+            "SELECT s.attname, s.most_common_elems::text::text[] AS lexemes,"
+            " s.most_common_elem_freqs AS shares, greatest(c.reltuples, 0) AS chunks"
+            " FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename"
+            " AND c.relnamespace = to_regnamespace(s.schemaname)"
+            " WHERE s.schemaname = current_schema() AND s.tablename = 'knowledge_chunks'"
+            " AND s.attname IN ('tsv_en', 'tsv_de')"
+        )
+        found = {name: TermFrequencies.unknown() for name in ("tsv_en", "tsv_de")}
+        for row in rows:
+            found[row["attname"]] = TermFrequencies.of(row["lexemes"], row["shares"], float(row["chunks"]))
+        self._frequencies, self._frequencies_at = found, now
+        return found
 
     async def text_module_hashes(self) -> dict[str, tuple[str, str]]:
         """shortcut (lower case) -> (content hash, source path) of every stored module."""
@@ -368,36 +425,24 @@ class PgKnowledgeStore:
 
 
 def _group(rows: Sequence[asyncpg.Record]) -> list[ArticleCandidate]:
-    """Chunks to articles: mean and max cosine, best full-text rank, best passages."""
-    by_document: dict[int, list[asyncpg.Record]] = {}
+    """The signal rows (an article's best passages, best first) to candidate articles."""
+    found: dict[int, ArticleCandidate] = {}
     for row in rows:
-        by_document.setdefault(row["document_id"], []).append(row)
-    found: list[ArticleCandidate] = []
-    for document_id, chunk_rows in by_document.items():
-        first = chunk_rows[0]
-        cosines = [float(row["cosine"]) for row in chunk_rows]
-        best = sorted(chunk_rows, key=lambda row: (-float(row["cosine"]), -float(row["rank"])))
-        found.append(
-            ArticleCandidate(
-                document_id=document_id,
-                identity=first["identity"],
-                title=first["title"],
-                url=first["url"],
-                language=first["language"],
-                mean_cosine=sum(cosines) / len(cosines),
-                max_cosine=max(cosines),
-                fulltext=max(float(row["rank"]) for row in chunk_rows),
-                lead_cosine=float(first["lead"]),
-                passages=[
-                    Passage(
-                        row["id"],
-                        row["ordinal"],
-                        tuple(row["heading_path"]),
-                        row["text"],
-                        float(row["cosine"]),
-                    )
-                    for row in best[:PASSAGES_PER_ARTICLE]
-                ],
+        candidate = found.get(row["document_id"])
+        if candidate is None:
+            candidate = found[row["document_id"]] = ArticleCandidate(
+                document_id=row["document_id"],
+                identity=row["identity"],
+                title=row["title"],
+                url=row["url"],
+                language=row["language"],
+                mean_cosine=float(row["mean_cosine"]),
+                max_cosine=float(row["max_cosine"]),
+                fulltext=float(row["best_rank"]),
+                lead_cosine=float(row["lead"]),
+                passages=[],
             )
+        candidate.passages.append(
+            Passage(row["id"], row["ordinal"], tuple(row["heading_path"]), row["text"], float(row["cosine"]))
         )
-    return found
+    return list(found.values())

@@ -16,6 +16,7 @@ from backend.knowledge.ranking import load_params
 from backend.knowledge.repository import PgKnowledgeStore
 from backend.knowledge.schemas import SearchQuery
 from backend.knowledge.service import Retriever, open_retriever
+from backend.knowledge.terms import MATCH_BUDGET, tsquery_lexeme
 from tests.conftest import run_coroutine
 
 DEV = Path(__file__).resolve().parent.parent / "data" / "support-dev"
@@ -174,3 +175,35 @@ def test_eval_and_calibrate_commands(
             await conn.close()
 
     assert run_coroutine(leftovers()) == 0
+
+
+async def test_words_in_most_chunks_leave_the_full_text_search_working(retriever: Retriever) -> None:
+    store = retriever.store
+    assert isinstance(store, PgKnowledgeStore)
+    await store.pool.execute("ANALYZE knowledge_chunks")
+    store._frequencies = None  # the statistics just gathered, not a cached view of none
+    async with store.pool.acquire() as conn:
+        frequencies = await store._term_frequencies(conn)
+    english = frequencies["tsv_en"]
+    common = max(english.shares, key=english.shares.__getitem__)
+    assert english.matches(common) > english.matches("zzzunseen")
+    # A budget this small leaves every common word out of the full-text candidate query: the most
+    # common word alone still answers in every mode, and a question still finds its article.
+    store.match_budget = 1.0
+    try:
+        assert english.rare_query([common], False, store.match_budget) is None
+        for mode in ("fulltext", "hybrid"):
+            assert await retriever.search(common, mode=mode), mode  # type: ignore[arg-type]
+        hits = await retriever.search("I need to cancel the order I placed yesterday")
+        assert hits[0].title == "Cancel an order"
+    finally:
+        store.match_budget = MATCH_BUDGET
+
+
+@pytest.mark.parametrize("lexeme", ["o'neil", "back\\slash", "a:b & c | !d", "''", "\\'", "ünïcödé"])
+async def test_any_lexeme_is_one_literal_term_to_postgresql(retriever: Retriever, lexeme: str) -> None:
+    store = retriever.store
+    assert isinstance(store, PgKnowledgeStore)
+    quoted = tsquery_lexeme(lexeme)
+    # PostgreSQL prints a one-term query exactly as quoted: nothing was read as an operator.
+    assert await store.pool.fetchval("SELECT $1::tsquery::text", quoted) == quoted
