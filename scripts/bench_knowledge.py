@@ -78,7 +78,7 @@ from backend.core import db  # noqa: E402
 from backend.knowledge import ingest  # noqa: E402
 from backend.knowledge.chunker import Chunker  # noqa: E402
 from backend.knowledge.cli import make_chunker  # noqa: E402
-from backend.knowledge.embedder import SentenceTransformerEmbedder  # noqa: E402
+from backend.knowledge.embedder import SentenceTransformerEmbedder, in_model_thread  # noqa: E402
 from backend.knowledge.ingest import Ingestion, article_hash, lead_text  # noqa: E402
 from backend.knowledge.repository import PgKnowledgeStore  # noqa: E402
 from backend.knowledge.schemas import Article  # noqa: E402
@@ -207,7 +207,9 @@ class Meter:
 STATEMENTS = (
     ("FROM knowledge_chunks WHERE vector_dims", "chunk vectors (HNSW, top 100)"),
     ("FROM knowledge_documents WHERE vector_dims", "article vectors (HNSW, top 50)"),
-    ("to_tsquery('english', $1)", "full text (GIN, top 100)"),
+    ("set_config('hnsw.ef_search'", "settings and the question's lexemes"),
+    ("tsv_en @@ $1::tsquery", "full text, rare words (GIN, top 100)"),
+    ("FROM pg_stats", "lexeme statistics (cached a minute)"),
     ("c.document_id = ANY(", "every chunk of the candidate articles"),
 )
 
@@ -221,8 +223,9 @@ class Statement:
 
 @contextlib.contextmanager
 def traced_statements(found: dict[str, Statement], settings: list[str]) -> Iterator[None]:
-    """Time every `Connection.fetch` by statement (pool connections call the class's method)."""
-    fetch, execute = asyncpg.Connection.fetch, asyncpg.Connection.execute
+    """Time every `Connection.fetch` and `fetchrow` by statement (pool connections call the class's)."""
+    connection = asyncpg.Connection
+    fetch, fetchrow, execute = connection.fetch, connection.fetchrow, connection.execute
 
     async def traced_fetch(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -236,17 +239,27 @@ def traced_statements(found: dict[str, Statement], settings: list[str]) -> Itera
             entry.slowest = (seconds, query, args)
         return rows
 
+    async def traced_fetchrow(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if "set_config('hnsw.ef_search', $2" in query:
+            setting = f"SET LOCAL hnsw.ef_search = {args[1]}"
+            if setting not in settings:
+                settings.append(setting)
+        rows = await traced_fetch(self, query, *args, **kwargs)
+        return rows[0] if rows else None
+
     async def traced_execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
         if query.startswith("SET LOCAL") and query not in settings:
             settings.append(query)
         return await execute(self, query, *args, **kwargs)
 
     asyncpg.Connection.fetch = traced_fetch
+    asyncpg.Connection.fetchrow = traced_fetchrow
     asyncpg.Connection.execute = traced_execute
     try:
         yield
     finally:
         asyncpg.Connection.fetch = fetch
+        asyncpg.Connection.fetchrow = fetchrow
         asyncpg.Connection.execute = execute
 
 
@@ -355,9 +368,9 @@ async def ingest_round(
         failures.append(f"{report.chunks} chunks reported, {len(texts)} stored")
     leads = [lead_text(article) for article in await store.stored_articles()]
     with meter.measure() as raw_chunks:
-        await asyncio.to_thread(embedder.embed, texts)
+        await in_model_thread(embedder.embed, texts)
     with meter.measure() as raw_leads:
-        await asyncio.to_thread(embedder.embed, leads)
+        await in_model_thread(embedder.embed, leads)
     result = IngestRound(
         ingest=ingest_cost,
         raw_chunks=raw_chunks,
@@ -725,8 +738,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> Outcome:
     started_all = time.perf_counter()
     failures: list[str] = []
     log("loading the model")
-    embedder = await asyncio.to_thread(SentenceTransformerEmbedder)
-    await asyncio.to_thread(embedder.embed, ["warm up the model", "and its threads"] * 16)
+    embedder = await in_model_thread(SentenceTransformerEmbedder)
+    await in_model_thread(embedder.embed, ["warm up the model", "and its threads"] * 16)
     corpus = workdir / "corpus"
     files = build_corpus(corpus, args.replicas)
     log(f"corpus: {files} files ({args.replicas} copies of {len(SOURCES)} knowledge bases)")
@@ -793,7 +806,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         plans = await explain_slowest(large_pool, large)
 
         log("bare statements on the large store")
-        vectors = await asyncio.to_thread(embedder.embed, [q.text for q in questions])
+        vectors = await in_model_thread(embedder.embed, [q.text for q in questions])
         literals = ["[" + ",".join(f"{v:.7g}" for v in vector) + "]" for vector in vectors]
         await time_bare(large_pool, literals[:WARMUP_QUESTIONS], BARE_HNSW, None)
         ef = re.search(r"ef_search = (\d+)", ef_search)

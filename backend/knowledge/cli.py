@@ -17,7 +17,7 @@ import asyncpg
 from backend.core import db
 from backend.core.config import Settings
 from backend.knowledge.chunker import Chunker
-from backend.knowledge.embedder import Embedder, EmbedderError, load_embedder
+from backend.knowledge.embedder import Embedder, EmbedderError, in_model_thread, load_embedder
 from backend.knowledge.parsers import DEFAULT_MAX_FILE_BYTES
 from backend.knowledge.repository import PgKnowledgeStore
 from backend.knowledge.store import EmbeddingMismatch
@@ -167,7 +167,7 @@ def _evaluate(args: argparse.Namespace, *, fit_only: bool) -> tuple[Any, Any]:
             for name, reason in ingest.failed:
                 print(f"warning: {name}: {reason}", file=sys.stderr)
         retriever = Retriever(store, embedder)
-        vectors = await asyncio.to_thread(embedder.embed, [q.text for q in questions])
+        vectors = await in_model_thread(embedder.embed, [q.text for q in questions])
         hybrid = await ev.gather_candidates(retriever, questions, vectors, "hybrid")
         params = ev.fit_params(hybrid, questions, embedder.name, args.note or f"{len(questions)} questions")
         if fit_only:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Every model call runs on this one thread: torch's OpenMP workers belong to the thread that
+# calls, and calls spread over asyncio's default pool embedded a question in about twice the time
+# (docs/performance.md). On one thread, concurrent calls also queue instead of oversubscribing.
+_MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
+_T = TypeVar("_T")
 _DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"})
 
 
@@ -90,6 +98,11 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces of the model's tokenizer (special tokens not counted)."""
         return len(self._model.tokenizer.tokenize(text))
+
+
+async def in_model_thread(function: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking model call (loading, embedding) on the model thread."""
+    return await asyncio.get_running_loop().run_in_executor(_MODEL_THREAD, functools.partial(function, *args))
 
 
 def load_embedder(name: str) -> SentenceTransformerEmbedder:

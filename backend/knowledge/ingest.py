@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.knowledge.chunker import Chunker
-from backend.knowledge.embedder import Embedder
+from backend.knowledge.embedder import Embedder, in_model_thread
 from backend.knowledge.parsers import (
     DEFAULT_MAX_FILE_BYTES,
     ParseError,
@@ -242,8 +242,8 @@ class Ingestion:
         vectors: list[list[float]] = []
         lead_vectors: list[list[float]] = []
         if not self.dry_run:
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
-            lead_vectors = await asyncio.to_thread(self.embedder.embed, leads)
+            vectors = await in_model_thread(self.embedder.embed, texts)
+            lead_vectors = await in_model_thread(self.embedder.embed, leads)
         start = 0
         for number, item in enumerate(pending):
             counts = self.report.articles.added if item.is_new else self.report.articles.changed
@@ -272,7 +272,7 @@ class Ingestion:
         vectors: list[list[float]] = []
         if not self.dry_run:
             texts = [module_embedding_text(m) for m, _ in changed]
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            vectors = await in_model_thread(self.embedder.embed, texts)
         for index, (module, content_hash) in enumerate(changed):
             counts = (
                 self.report.modules.changed
@@ -317,15 +317,15 @@ async def reembed(store: KnowledgeStore, chunker: Chunker, embedder: Embedder) -
     articles = await store.stored_articles()
     modules = await store.stored_text_modules()
     # The lead texts in one call of their own, as in `Ingestion._flush` (padding, measured there).
-    leads = await asyncio.to_thread(embedder.embed, [lead_text(article) for article in articles])
+    leads = await in_model_thread(embedder.embed, [lead_text(article) for article in articles])
     prepared = []
     total = 0
     for article, lead in zip(articles, leads, strict=True):
         chunks = await asyncio.to_thread(chunker.chunk, article)
-        vectors = await asyncio.to_thread(embedder.embed, [chunk.text for chunk in chunks])
+        vectors = await in_model_thread(embedder.embed, [chunk.text for chunk in chunks])
         prepared.append((article, article_hash(article, chunker.signature), chunks, vectors, lead))
         total += len(chunks)
-    module_vectors = await asyncio.to_thread(embedder.embed, [module_embedding_text(m) for m in modules])
+    module_vectors = await in_model_thread(embedder.embed, [module_embedding_text(m) for m in modules])
     await store.replace_all_vectors(
         embedder.name,
         embedder.dimension,

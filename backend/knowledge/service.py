@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
 
-from backend.knowledge.embedder import Embedder
+from backend.knowledge.embedder import Embedder, in_model_thread
 from backend.knowledge.ranking import Mode, RankingParams, load_params, rank
 from backend.knowledge.schemas import ArticleCandidate, ArticleHit, SearchQuery
 from backend.knowledge.store import KnowledgeStore
@@ -56,7 +55,7 @@ class Retriever:
         if mode == "fulltext" or self.embedder is None or not await self._vectors_ok():
             vector = None
         elif vector is None:
-            vector = (await asyncio.to_thread(self.embedder.embed, [text]))[0]
+            vector = (await in_model_thread(self.embedder.embed, [text]))[0]
         query = SearchQuery(text=text, vector=vector, use_fulltext=mode != "vector")
         return await self.store.search(query)
 
@@ -91,5 +90,5 @@ async def open_retriever(pool: asyncpg.Pool, model: str) -> Retriever:
     from backend.knowledge.embedder import load_embedder
     from backend.knowledge.repository import PgKnowledgeStore
 
-    embedder = await asyncio.to_thread(load_embedder, model)
+    embedder = await in_model_thread(load_embedder, model)
     return Retriever(PgKnowledgeStore(pool), embedder)

@@ -19,7 +19,7 @@ from backend.bot.gaps.schemas import GapClusterRead, GapReportRead, Grouping
 from backend.core.context import AppContext
 from backend.core.crypto import DecryptionError, KeyRing
 from backend.core.timefmt import SERVER_ZONE, local
-from backend.knowledge.embedder import Embedder
+from backend.knowledge.embedder import Embedder, in_model_thread
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ async def report(
     vectors: list[list[float]] | None = None if embedder is None else []
     if embedder is not None and questions:
         try:
-            vectors = await asyncio.to_thread(embedder.embed, [q.text for q in questions])
+            vectors = await in_model_thread(embedder.embed, [q.text for q in questions])
         except Exception:
             log.exception("knowledge gaps: embedding failed; grouping by identical text instead")
             vectors = None
