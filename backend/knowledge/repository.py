@@ -64,14 +64,19 @@ def vector_literal(values: Sequence[float]) -> str:
     return "[" + ",".join(f"{value:.7g}" for value in values) + "]"
 
 
+def query_words(text: str) -> list[str]:
+    """The query's distinct words, letters and digits only (so none is tsquery syntax), bounded."""
+    words = list(dict.fromkeys(word[:100] for word in _TOKEN.findall(text.lower())))
+    return words[:_MAX_QUERY_TOKENS]
+
+
 def or_query(text: str) -> str | None:
     """The query's words joined by OR for to_tsquery (None without words).
 
-    Only letters and digits survive, so nothing in the result is tsquery syntax; OR rather than
-    websearch's AND because customers write many words, few of which an article repeats.
+    OR rather than websearch's AND because customers write many words, few of which an article
+    repeats.
     """
-    words = list(dict.fromkeys(word[:100] for word in _TOKEN.findall(text.lower())))
-    return " | ".join(words[:_MAX_QUERY_TOKENS]) or None
+    return " | ".join(query_words(text)) or None
 
 
 def _dimension(value: int) -> int:
@@ -223,7 +228,8 @@ class PgKnowledgeStore:
 
     async def search(self, query: SearchQuery, *, candidates: int = 50) -> list[ArticleCandidate]:
         """Candidate articles by chunk and article vectors and by full text, with their signals."""
-        terms = or_query(query.text) if query.use_fulltext else None
+        words = query_words(query.text) if query.use_fulltext else []
+        terms = " | ".join(words) or None
         if query.vector is None and terms is None:
             return []
         vector = vector_literal(query.vector) if query.vector is not None else None
@@ -237,7 +243,7 @@ class PgKnowledgeStore:
                 " set_config('plan_cache_mode', 'force_custom_plan', true),"
                 " tsvector_to_array(to_tsvector('english', $1)) AS en,"
                 " tsvector_to_array(to_tsvector('german', $1)) AS de",
-                (terms or "").replace(" | ", " "),
+                " ".join(words),
                 str(_EF_SEARCH),
             )
             ids: set[int] = set()
